@@ -1,0 +1,130 @@
+"""Mergeable per-scope accumulators.
+
+An :class:`Accumulator` holds what one scope (pool x region, or one proxy) saw in one window:
+counters, a latency bucket map (:mod:`schemas.latency_buckets`) and the set of proxies. ``merge``
+is associative and commutative, so partial accumulators (per flush, per partition, per worker) add
+up to the same totals in any order, which is what makes idempotent partial writes and rollups work.
+"""
+
+from __future__ import annotations
+
+from schemas.aggregates import LatencyHistogram, Scope, WindowAggregate
+from schemas.events import Outcome
+from schemas.latency_buckets import bucket_key
+from schemas.wire import WireEvent
+
+_SUCCESS = Outcome.SUCCESS
+_STATUS_CLASSES = {100: "1xx", 200: "2xx", 300: "3xx", 400: "4xx", 500: "5xx"}
+
+
+def status_class(status_code: int | None) -> str:
+    """``"2xx"`` for 204, ``"none"`` for a request that got no HTTP status."""
+    if status_code is None:
+        return "none"
+    return _STATUS_CLASSES.get(status_code // 100 * 100, "none")
+
+
+class Accumulator:
+    """Counters, latency buckets and proxy set of one scope in one window."""
+
+    __slots__ = (
+        "attempts",
+        "bytes_in",
+        "bytes_out",
+        "late_events",
+        "latency_buckets",
+        "latency_max_ms",
+        "latency_min_ms",
+        "latency_sum_ms",
+        "outcomes",
+        "proxies",
+        "requests",
+        "status_classes",
+        "successes",
+    )
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.successes = 0
+        self.outcomes: dict[str, int] = {}
+        self.status_classes: dict[str, int] = {}
+        self.latency_buckets: dict[int, int] = {}
+        self.latency_sum_ms = 0.0
+        self.latency_min_ms = float("inf")
+        self.latency_max_ms = float("-inf")
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.attempts = 0
+        self.proxies: set[str] = set()
+        self.late_events = 0
+
+    def add(self, ev: WireEvent) -> None:
+        """Count one event."""
+        self.requests += 1
+        outcome = ev.outcome
+        if outcome is _SUCCESS:
+            self.successes += 1
+        outcomes = self.outcomes
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        sc = status_class(ev.status_code)
+        classes = self.status_classes
+        classes[sc] = classes.get(sc, 0) + 1
+        latency_ms = ev.latency_ms
+        key = bucket_key(latency_ms)
+        buckets = self.latency_buckets
+        buckets[key] = buckets.get(key, 0) + 1
+        self.latency_sum_ms += latency_ms
+        if latency_ms < self.latency_min_ms:
+            self.latency_min_ms = latency_ms
+        if latency_ms > self.latency_max_ms:
+            self.latency_max_ms = latency_ms
+        self.bytes_in += ev.bytes_in
+        self.bytes_out += ev.bytes_out
+        self.attempts += ev.attempts
+        if ev.proxy_id is not None:
+            self.proxies.add(ev.proxy_id)
+
+    def merge(self, other: Accumulator) -> None:
+        """Add ``other`` into this accumulator (associative and commutative)."""
+        self.requests += other.requests
+        self.successes += other.successes
+        for name, count in other.outcomes.items():
+            self.outcomes[name] = self.outcomes.get(name, 0) + count
+        for name, count in other.status_classes.items():
+            self.status_classes[name] = self.status_classes.get(name, 0) + count
+        for key, count in other.latency_buckets.items():
+            self.latency_buckets[key] = self.latency_buckets.get(key, 0) + count
+        self.latency_sum_ms += other.latency_sum_ms
+        self.latency_min_ms = min(self.latency_min_ms, other.latency_min_ms)
+        self.latency_max_ms = max(self.latency_max_ms, other.latency_max_ms)
+        self.bytes_in += other.bytes_in
+        self.bytes_out += other.bytes_out
+        self.attempts += other.attempts
+        self.proxies |= other.proxies
+        self.late_events += other.late_events
+
+    def to_aggregate(self, scope: Scope, window_start_ms: int, window_s: int) -> WindowAggregate:
+        """Freeze into the published :class:`WindowAggregate`."""
+        has_latency = self.requests > 0
+        return WindowAggregate(
+            scope=scope,
+            window_start_ms=window_start_ms,
+            window_end_ms=window_start_ms + window_s * 1000,
+            window_s=window_s,
+            requests=self.requests,
+            successes=self.successes,
+            outcomes={Outcome(k): v for k, v in self.outcomes.items()},
+            status_classes=dict(self.status_classes),  # type: ignore[arg-type]
+            latency=LatencyHistogram(
+                buckets=dict(self.latency_buckets),
+                count=self.requests,
+                sum_ms=self.latency_sum_ms,
+                min_ms=self.latency_min_ms if has_latency else None,
+                max_ms=self.latency_max_ms if has_latency else None,
+            ),
+            bytes_in=self.bytes_in,
+            bytes_out=self.bytes_out,
+            attempts=self.attempts,
+            distinct_proxies=len(self.proxies),
+            late_events=self.late_events,
+        )
