@@ -1,0 +1,63 @@
+"""Generate the JSON Schemas of the public contracts into ``schemas/jsonschema/``.
+
+Run ``python -m schemas.generate`` (or ``make schemas``) after changing a model; a test fails when
+the committed files differ from what the models generate.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel
+
+OUTPUT_DIR = Path(__file__).parent / "jsonschema"
+
+# (file name, module, model name): every public contract that crosses a process boundary.
+CONTRACTS: tuple[tuple[str, str, str], ...] = (
+    ("request_event.v1.json", "schemas.events", "RequestEvent"),
+    ("event_batch.v1.json", "schemas.events", "EventBatch"),
+    ("window_aggregate.v1.json", "schemas.aggregates", "WindowAggregate"),
+    ("alert_event.v1.json", "schemas.alerts", "AlertEvent"),
+    ("rules_file.v1.json", "schemas.rules", "RulesFile"),
+)
+
+
+def _model(module: str, name: str) -> type[BaseModel] | None:
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError:
+        return None
+    model = getattr(mod, name, None)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def render() -> dict[str, str]:
+    """Return ``{file name: JSON text}`` for every contract model that exists."""
+    out: dict[str, str] = {}
+    for file_name, module, name in CONTRACTS:
+        model = _model(module, name)
+        if model is None:
+            continue
+        schema = model.model_json_schema(mode="serialization")
+        schema["$id"] = f"https://proxywhirl-metrics.dev/schemas/{file_name}"
+        out[file_name] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return out
+
+
+def main() -> int:
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    rendered = render()
+    for file_name, text in rendered.items():
+        (OUTPUT_DIR / file_name).write_text(text, encoding="utf-8")
+    for stale in OUTPUT_DIR.glob("*.json"):
+        if stale.name not in rendered:
+            stale.unlink()
+    print(f"wrote {len(rendered)} schemas to {OUTPUT_DIR}")  # noqa: T201 - CLI output
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

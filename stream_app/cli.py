@@ -1,0 +1,130 @@
+"""The ``proxywhirl-metrics`` command line.
+
+Subcommands: ``demo`` (simulated fleet, in-process pipeline, embedded ClickHouse), ``migrate``
+(apply or roll back ClickHouse migrations), ``alerts validate|export-prometheus``. Every command
+builds its settings (environment + flags), validates them at start-up and exits non-zero with a
+clear message when they are wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from stream_app.cli_alerts import add_alerts_commands
+from stream_app.logging_setup import configure_logging
+from stream_app.storage.tables import Resolution
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _overrides(args: argparse.Namespace, names: Sequence[str]) -> dict[str, object]:
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from stream_app.embedded.demo import run_demo
+    from stream_app.embedded.settings import EmbeddedSettings
+    from stream_app.storage.settings import StorageSettings
+
+    settings = EmbeddedSettings(**_overrides(args, ["data_dir", "duration_s", "scenario", "seed"]))
+    storage = StorageSettings(data_dir=settings.data_dir)
+    asyncio.run(run_demo(settings, storage))
+    return 0
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from stream_app.storage.client import get_client
+    from stream_app.storage.migrate import Migrator
+    from stream_app.storage.settings import StorageSettings
+
+    storage = StorageSettings(**_overrides(args, ["data_dir", "dsn", "database"]))
+    migrator = Migrator(get_client(storage), storage)
+    if args.rollback is not None:
+        migrator.rollback(args.rollback)
+    else:
+        migrator.migrate(args.target)
+    for status in migrator.status():
+        mark = "applied" if status.applied else "pending"
+        print(f"{status.version:04d} {status.name:<32} {mark}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import time
+
+    from stream_app.report import build_report, write_report
+    from stream_app.storage.queries import StorageQueries
+    from stream_app.storage.settings import StorageSettings
+    from stream_app.storage.tables import Resolution
+
+    storage = StorageSettings(**_overrides(args, ["data_dir", "dsn", "database"]))
+    end_ms = time.time_ns() // 1_000_000 + 60_000
+    start_ms = end_ms - int(args.last_s * 1000) - 60_000
+    rows = build_report(
+        StorageQueries.from_settings(storage), start_ms, end_ms, Resolution(args.resolution)
+    )
+    write_report(rows, sys.stdout, as_json=args.json)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="proxywhirl-metrics", description="Stream analytics for ProxyWhirl proxy fleets"
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument("--log-json", action="store_true", help="log as JSON lines")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="simulated fleet + in-process pipeline + embedded DB")
+    demo.add_argument("--duration", dest="duration_s", type=float, help="stop after N seconds")
+    demo.add_argument("--data-dir", type=Path, help="where history is kept (default ./data)")
+    demo.add_argument("--scenario", type=Path, help="fleet scenario YAML")
+    demo.add_argument("--seed", type=int, help="simulator seed")
+    demo.set_defaults(handler=_cmd_demo)
+
+    migrate = commands.add_parser("migrate", help="apply (or roll back) ClickHouse migrations")
+    migrate.add_argument("--data-dir", type=Path, help="embedded engine base directory")
+    migrate.add_argument("--dsn", help="chdb:///path or http(s)://host:port")
+    migrate.add_argument("--database", help="database name")
+    migrate.add_argument("--target", type=int, help="migrate up to this version")
+    migrate.add_argument("--rollback", type=int, help="roll back down to this version")
+    migrate.set_defaults(handler=_cmd_migrate)
+
+    report = commands.add_parser("report", help="stored totals per pool and region")
+    report.add_argument("--data-dir", type=Path, help="embedded engine base directory")
+    report.add_argument("--dsn", help="chdb:///path or http(s)://host:port")
+    report.add_argument("--database", help="database name")
+    report.add_argument("--last", dest="last_s", type=float, default=3600.0, help="seconds back")
+    report.add_argument(
+        "--resolution", default="10s", choices=[r.value for r in Resolution], help="rollup table"
+    )
+    report.add_argument("--json", action="store_true", help="print JSON")
+    report.set_defaults(handler=_cmd_report)
+
+    add_alerts_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level, json_lines=args.log_json)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except ValidationError as exc:
+        print(f"proxywhirl-metrics: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
