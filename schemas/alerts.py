@@ -11,7 +11,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
@@ -72,6 +72,19 @@ class AlertEvent(BaseModel):
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.labels)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_serialised_fingerprint(cls, data: object) -> object:
+        """Read back our own JSON (as on the alerts topic): its computed ``fingerprint`` must
+        match the labels and is then dropped."""
+        if isinstance(data, dict) and "fingerprint" in data:
+            data = dict(data)
+            given = data.pop("fingerprint")
+            labels = data.get("labels")
+            if isinstance(labels, dict) and given != fingerprint(labels):
+                raise ValueError(f"fingerprint {given!r} does not match the labels")
+        return data
 
     def to_alertmanager(self) -> dict[str, object]:
         """The body item of Alertmanager API v2 ``POST /api/v2/alerts``."""

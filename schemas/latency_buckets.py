@@ -61,9 +61,7 @@ def bucket_value(key: int) -> float:
 
 def sql_key_expr(column: str) -> str:
     """Render :data:`SQL_KEY_EXPR` for a trusted column name (never user input)."""
-    return SQL_KEY_EXPR.format(
-        x=column, min_ms=MIN_LATENCY_MS, max_key=MAX_KEY, gamma=GAMMA
-    )
+    return SQL_KEY_EXPR.format(x=column, min_ms=MIN_LATENCY_MS, max_key=MAX_KEY, gamma=GAMMA)
 
 
 def quantile_from_counts(counts: dict[int, int], q: float) -> float | None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -24,7 +24,7 @@ from stream_app.storage.tables import Resolution
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _overrides(args: argparse.Namespace, names: Sequence[str]) -> dict[str, object]:
+def _overrides(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 

@@ -114,7 +114,7 @@ class Accumulator:
             requests=self.requests,
             successes=self.successes,
             outcomes={Outcome(k): v for k, v in self.outcomes.items()},
-            status_classes=dict(self.status_classes),  # type: ignore[arg-type]
+            status_classes=dict(self.status_classes),
             latency=LatencyHistogram(
                 buckets=dict(self.latency_buckets),
                 count=self.requests,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import threading
 
 from producer.errors import TransportUnavailable
@@ -39,10 +40,9 @@ class RecordHandoff:
                 f"within {self._put_timeout_s}s"
             )
         self._items.append(payload)
-        try:
+        # A closed loop raises RuntimeError: the record stays queued for the final drain.
+        with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._ready.set)
-        except RuntimeError:  # the loop is closed: the record stays queued, unreported
-            pass
 
     def take(self, max_records: int) -> list[bytes]:
         """Pop up to ``max_records`` (loop thread); their slots are freed by :meth:`done`."""

@@ -75,8 +75,16 @@ def test_demo_runs_for_a_few_seconds_and_stores_every_pool_and_region(tmp_path: 
 
 def test_demo_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stream_app.cli", "--log-level", "WARNING", "demo",
-         "--data-dir", str(tmp_path / "data")],
+        [
+            sys.executable,
+            "-m",
+            "stream_app.cli",
+            "--log-level",
+            "WARNING",
+            "demo",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -1,0 +1,311 @@
+"""The handle of one instrumented ProxyWhirl rotator: request wrappers and event emission.
+
+See :mod:`producer.integrations.proxywhirl` for what is instrumented and why. Each wrapped call
+runs ``_begin`` (a :class:`~producer.integrations.httpx_observer.RequestRecord`, the ``auth=``
+observer, the context variable the strategy wrapper writes the chosen proxy into), ProxyWhirl's
+own method, then ``_finish`` (outcome, labels, one ``emit()``). ``_begin`` and ``_finish`` never
+raise: their failures are counted and logged (rate-limited, exception type only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from contextvars import Token
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from producer.integrations.httpx_observer import ObservingAuth, RequestRecord, build_user_auth
+from producer.integrations.proxywhirl_labels import ProxyLabeler, target_domain
+from producer.integrations.proxywhirl_outcomes import classify
+from producer.integrations.proxywhirl_settings import ProxyWhirlSettings
+from producer.integrations.proxywhirl_strategy import CURRENT_REQUEST, ObservedStrategy
+from producer.ratelimit import LogGate
+from schemas.events import Outcome
+
+__all__ = [
+    "METHOD_NAMES",
+    "REGISTRY",
+    "REGISTRY_LOCK",
+    "EventEmitter",
+    "Instrumentation",
+    "InstrumentationStats",
+]
+
+logger = logging.getLogger(__name__)
+
+METHOD_NAMES = ("get", "post", "put", "delete", "patch", "head", "options")
+"""The request methods of ``ProxyWhirl`` and ``AsyncProxyWhirl`` that are instrumented."""
+
+
+class EventEmitter(Protocol):
+    """What the integration needs from a :class:`producer.MetricsProducer`."""
+
+    def proxy_id(self, address: str) -> str: ...
+
+    def emit(
+        self,
+        pool: str,
+        region: str,
+        proxy_id: str | None = None,
+        outcome: Outcome | str = Outcome.SUCCESS,
+        latency_ms: float = 0.0,
+        status_code: int | None = None,
+        bytes_in: int = 0,
+        bytes_out: int = 0,
+        attempts: int = 1,
+        target_domain: str | None = None,
+        ts_ms: int | None = None,
+    ) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentationStats:
+    """Counters of one instrumentation (requests and events themselves are counted by the
+    producer: ``emitted`` and ``rejected`` in its stats)."""
+
+    refused: int
+    """Events the producer did not take (``emit()`` returned ``False``: see its stats)."""
+    unknown_proxy: int
+    """Requests sent through a proxy the strategy wrapper did not see (strategy replaced while
+    the request was running); their events carry no proxy id and the default pool/region."""
+    internal_errors: int
+    """Failures inside the instrumentation; the request itself was not affected."""
+    invalid_labels: int
+    """Proxy tags, regions or countries skipped because they were no valid, safe label."""
+    invalid_addresses: int
+    """Proxies whose URL gave no usable address (no proxy id)."""
+
+
+_Begun = tuple[RequestRecord, dict[str, Any], Token[RequestRecord | None], int]
+
+REGISTRY: weakref.WeakKeyDictionary[Any, Instrumentation] = weakref.WeakKeyDictionary()
+REGISTRY_LOCK = threading.Lock()
+
+
+class Instrumentation:
+    """The handle of one instrumented rotator; :meth:`uninstrument` restores it."""
+
+    def __init__(
+        self, rotator: Any, producer: EventEmitter, settings: ProxyWhirlSettings, *, is_async: bool
+    ) -> None:
+        self._rotator = rotator
+        self._producer = producer
+        self.settings = settings
+        self.is_async = is_async
+        self._labeler = ProxyLabeler(settings, producer.proxy_id)
+        self._include_domain = settings.include_domain
+        self._lock = threading.Lock()
+        self._active = False
+        self._strategy: ObservedStrategy | None = None
+        self._wrappers: dict[str, Callable[..., Any]] = {}
+        self._shadowed: dict[str, Any] = {}
+        self._refused = 0
+        self._unknown_proxy = 0
+        self._internal_errors = 0
+        self._log_gate = LogGate(settings.error_log_interval_s)
+
+    @property
+    def active(self) -> bool:
+        """``True`` until :meth:`uninstrument` is called."""
+        return self._active
+
+    def stats(self) -> InstrumentationStats:
+        with self._lock:
+            return InstrumentationStats(
+                refused=self._refused,
+                unknown_proxy=self._unknown_proxy,
+                internal_errors=self._internal_errors,
+                invalid_labels=self._labeler.invalid_labels,
+                invalid_addresses=self._labeler.invalid_addresses,
+            )
+
+    # ------------------------------------------------------------------ install / remove
+
+    def install(self) -> None:
+        """Wrap the strategy and the request methods (called once, by ``instrument()``)."""
+        rotator = self._rotator
+        self._install_strategy()
+        try:
+            for name in METHOD_NAMES:
+                original = getattr(rotator, name)
+                if name in vars(rotator):
+                    self._shadowed[name] = original
+                wrapper = (
+                    self._async_wrapper(original) if self.is_async else self._wrapper(original)
+                )
+                setattr(rotator, name, wrapper)
+                self._wrappers[name] = wrapper
+        except BaseException:
+            self._restore()
+            raise
+        self._active = True
+
+    def uninstrument(self) -> None:
+        """Restore the rotator's methods and strategy; later requests emit nothing.
+
+        Safe to call more than once. A strategy the user installed after ``instrument()`` is
+        left in place (unwrapped)."""
+        with self._lock:
+            if not self._active:
+                return
+            self._active = False
+        self._restore()
+        with REGISTRY_LOCK:
+            if REGISTRY.get(self._rotator) is self:
+                del REGISTRY[self._rotator]
+
+    def _restore(self) -> None:
+        rotator = self._rotator
+        for name, wrapper in self._wrappers.items():
+            if vars(rotator).get(name) is wrapper:
+                if name in self._shadowed:
+                    setattr(rotator, name, self._shadowed[name])
+                else:
+                    delattr(rotator, name)
+        self._wrappers.clear()
+        strategy = rotator.strategy
+        if type(strategy) is ObservedStrategy and strategy is self._strategy:
+            rotator.set_strategy(strategy.inner)
+        self._strategy = None
+
+    def _install_strategy(self) -> None:
+        with self._lock:
+            current = self._rotator.strategy
+            if type(current) is ObservedStrategy:
+                self._strategy = current
+                return
+            wrapper = ObservedStrategy(current)
+            self._rotator.set_strategy(wrapper)
+            self._strategy = wrapper
+
+    # ------------------------------------------------------------------ request path
+
+    def _wrapper(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        begin, finish = self._begin, self._finish
+
+        @functools.wraps(original)
+        def instrumented(url: Any, *args: Any, **kwargs: Any) -> Any:
+            begun = begin(kwargs)
+            if begun is None:
+                return original(url, *args, **kwargs)
+            try:
+                response = original(url, *args, **begun[1])
+            except BaseException as exc:
+                finish(begun, url, None, exc)
+                raise
+            finish(begun, url, response, None)
+            return response
+
+        return instrumented
+
+    def _async_wrapper(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        begin, finish = self._begin, self._finish
+
+        @functools.wraps(original)
+        async def instrumented(url: Any, *args: Any, **kwargs: Any) -> Any:
+            begun = begin(kwargs)
+            if begun is None:
+                return await original(url, *args, **kwargs)
+            try:
+                response = await original(url, *args, **begun[1])
+            except BaseException as exc:
+                finish(begun, url, None, exc)
+                raise
+            finish(begun, url, response, None)
+            return response
+
+        return instrumented
+
+    def _begin(self, kwargs: dict[str, Any]) -> _Begun | None:
+        """Prepare one request; ``None`` (call ProxyWhirl untouched) if inactive or failing."""
+        if not self._active:
+            return None
+        try:
+            if self._rotator.strategy is not self._strategy:
+                self._install_strategy()
+            record = RequestRecord()
+            call_kwargs = dict(kwargs)
+            try:
+                user_auth = build_user_auth(kwargs.get("auth"))
+            except TypeError:
+                pass  # httpx refuses this auth value itself: leave it for the user to see
+            else:
+                call_kwargs["auth"] = ObservingAuth(user_auth, record)
+            token = CURRENT_REQUEST.set(record)
+        except Exception as exc:
+            self._internal_error("begin", exc)
+            return None
+        return record, call_kwargs, token, time.perf_counter_ns()
+
+    def _finish(
+        self,
+        begun: _Begun,
+        url: Any,
+        response: httpx.Response | None,
+        error: BaseException | None,
+    ) -> None:
+        """Emit the request's event. Never raises."""
+        end_ns = time.perf_counter_ns()
+        record, _kwargs, token, start_ns = begun
+        # A coroutine closed by the GC finishes in another context: nothing to undo there.
+        with contextlib.suppress(ValueError):
+            CURRENT_REQUEST.reset(token)
+        try:
+            status = response.status_code if response is not None else record.status
+            outcome = classify(
+                error,
+                status=status,
+                proxy_status_error=record.proxy_status_error,
+                attempts=record.attempts,
+            )
+            proxy = record.proxy
+            if proxy is None and record.attempts:
+                with self._lock:
+                    self._unknown_proxy += 1
+            labels = self._labeler.labels(proxy)
+            if record.responses or response is None:
+                bytes_in = record.bytes_in()
+            else:
+                bytes_in = response.num_bytes_downloaded
+            accepted = self._producer.emit(
+                pool=labels.pool,
+                region=labels.region,
+                proxy_id=labels.proxy_id,
+                outcome=outcome,
+                latency_ms=(end_ns - start_ns) / 1e6,
+                status_code=status if status is not None and 100 <= status <= 599 else None,
+                bytes_in=bytes_in,
+                bytes_out=record.bytes_out,
+                attempts=min(max(record.attempts, 1), 1000),
+                target_domain=target_domain(url) if self._include_domain else None,
+            )
+            if not accepted:
+                with self._lock:
+                    self._refused += 1
+        except Exception as exc:
+            self._internal_error("finish", exc)
+
+    def _internal_error(self, stage: str, exc: Exception) -> None:
+        try:
+            with self._lock:
+                self._internal_errors += 1
+            suppressed = self._log_gate.admit(stage)
+            if suppressed is not None:
+                # The type only: messages can quote URLs or proxy addresses.
+                logger.warning(
+                    "ProxyWhirl instrumentation failed in %s (%s); the request was not affected "
+                    "(%d similar failures since the last report)",
+                    stage,
+                    type(exc).__name__,
+                    suppressed,
+                )
+        except Exception:  # noqa: S110 - the request path must never see our failures
+            pass

@@ -1,0 +1,163 @@
+"""Labels of a ProxyWhirl proxy: its pool, region and privacy-safe id; the target's domain.
+
+* pool: the proxy's ``<pool_tag_prefix><name>`` tag (``pool:eu-residential``; the smallest
+  name if it has several), else the configured ``pool``. ProxyWhirl's own pool is always
+  named "default", so it carries no information.
+* region: the proxy's ``<region_tag_prefix><name>`` tag, else its ``region``, else its
+  ``country_code``, else the configured ``region``. ``region`` and ``country_code`` are free
+  text in ProxyWhirl: characters a label may not hold become ``-`` (``New York`` ->
+  ``New-York``); a tag must already be a valid label. A value that is still not a valid label,
+  or looks like an address, is skipped (and counted in ``invalid_labels``).
+* proxy id: ``producer.proxy_id()`` of the proxy's address (scheme, host and port; never its
+  credentials), i.e. an HMAC under the fleet key: the same on every host and in every process,
+  unlike ProxyWhirl's ``Proxy.id``, a random UUID per process.
+* target domain: the request URL's host name, lowercased, without port, path or query; IP
+  literals and names that are not valid domains give ``None``.
+
+Labels are computed once per proxy and cached; the cache entry is recomputed when the proxy's
+URL, region, country or tags change.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+from producer.integrations.proxywhirl_settings import ProxyWhirlSettings
+from producer.privacy import check_domain, check_label
+
+__all__ = ["ProxyLabeler", "ProxyLabels", "proxy_address", "target_domain"]
+
+_UNSAFE_LABEL_CHARS = re.compile(r"[^A-Za-z0-9_.:-]+")
+_LABEL_EDGE_CHARS = "-_.:"
+MAX_LABEL_CHARS = 64
+
+
+class ProxyLabels(NamedTuple):
+    """The event fields that describe the proxy that served a request."""
+
+    pool: str
+    region: str
+    proxy_id: str | None
+
+
+def proxy_address(url: str) -> str:
+    """``scheme://host:port`` of a proxy URL: credentials, path, query and fragment removed."""
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep:
+        scheme, rest = "", scheme
+    for stop in "/?#":
+        rest = rest.split(stop, 1)[0]
+    host_port = rest.rpartition("@")[2]
+    return f"{scheme.lower()}://{host_port}" if scheme else host_port
+
+
+def target_domain(url: object) -> str | None:
+    """The domain a request URL targets, or ``None`` (see the module docstring)."""
+    try:
+        host = urlsplit(str(url)).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    host = host.rstrip(".")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return None
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    try:
+        return check_domain("target_domain", host)
+    except ValueError:
+        return None
+
+
+def _sanitised(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    text = _UNSAFE_LABEL_CHARS.sub("-", value.strip()).strip(_LABEL_EDGE_CHARS)
+    return text[:MAX_LABEL_CHARS].rstrip(_LABEL_EDGE_CHARS) or None
+
+
+class ProxyLabeler:
+    """Computes and caches :class:`ProxyLabels` per proxy."""
+
+    def __init__(self, settings: ProxyWhirlSettings, proxy_id: Callable[[str], str]) -> None:
+        self._settings = settings
+        self._proxy_id = proxy_id
+        self._cache: dict[Any, tuple[tuple[Any, ...], ProxyLabels]] = {}
+        self.default = ProxyLabels(settings.pool, settings.region, None)
+        self.invalid_labels = 0
+        """Tag, region or country values skipped because they were not valid, safe labels."""
+        self.invalid_addresses = 0
+        """Proxies whose URL had no usable host or port (their events carry no proxy id)."""
+
+    def labels(self, proxy: Any) -> ProxyLabels:
+        """The labels of ``proxy`` (a ``proxywhirl.Proxy``); ``default`` when it is ``None``."""
+        if proxy is None:
+            return self.default
+        tags = getattr(proxy, "tags", None)
+        fingerprint = (
+            getattr(proxy, "url", None),
+            getattr(proxy, "region", None),
+            getattr(proxy, "country_code", None),
+            frozenset(tags) if tags else None,
+        )
+        key = getattr(proxy, "id", None) or id(proxy)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        labels = self._compute(fingerprint)
+        if len(self._cache) >= self._settings.label_cache_size:
+            self._cache.clear()
+        self._cache[key] = (fingerprint, labels)
+        return labels
+
+    def _compute(self, fingerprint: tuple[Any, ...]) -> ProxyLabels:
+        url, region, country, tags = fingerprint
+        settings = self._settings
+        tag_list: list[str] = sorted(t for t in tags or () if isinstance(t, str))
+        pool = self._first_label(
+            "pool",
+            [
+                t[len(settings.pool_tag_prefix) :]
+                for t in tag_list
+                if t.startswith(settings.pool_tag_prefix)
+            ],
+        )
+        region_tags = [
+            t[len(settings.region_tag_prefix) :]
+            for t in tag_list
+            if t.startswith(settings.region_tag_prefix)
+        ]
+        region_label = self._first_label(
+            "region", [*region_tags, _sanitised(region), _sanitised(country)]
+        )
+        proxy_id: str | None = None
+        if isinstance(url, str):
+            try:
+                proxy_id = self._proxy_id(proxy_address(url))
+            except ValueError:
+                self.invalid_addresses += 1
+        else:
+            self.invalid_addresses += 1
+        return ProxyLabels(pool or settings.pool, region_label or settings.region, proxy_id)
+
+    def _first_label(self, field: str, candidates: list[str | None]) -> str | None:
+        for candidate in candidates:
+            if candidate is None:
+                continue
+            try:
+                return check_label(field, candidate)
+            except ValueError:
+                self.invalid_labels += 1
+        return None

@@ -1,0 +1,402 @@
+"""Tumbling event-time windows per pool x region and per proxy: the stream core's aggregator.
+
+Data flow (all in memory, no I/O):
+
+``add(events, source=, partition=, offset=, now_ms=)``
+    One decoded record. Each event is judged against the watermark as it stood when the record
+    arrived (:mod:`stream_app.core.watermark`): an event whose pool x region window has already
+    closed is *late* (see :mod:`stream_app.core.late`); every other event is appended to the
+    pending list of its ``(window, pool, region)``. Then the record moves the watermark.
+materialisation (inside ``flush`` and ``close_due``)
+    Pending lists become *delta* accumulators (:func:`stream_app.core.fold.fold_events`): one
+    per ``(window, pool, region)`` and one per ``(proxy window, pool, region, proxy_id)`` (events
+    without a proxy id count only at pool level). Deltas are merged into the open-window state
+    and kept until the next ``flush`` hands them over.
+``flush() -> Flush``
+    The deltas since the last flush as :class:`Contribution` rows (in no particular order), with
+    the offset range per (source, partition) they cover. Summing every contribution ever flushed
+    for one (window, scope) gives exactly that window's closed aggregate.
+``close_due(now_ms)`` / ``close_due_windows(now_ms)``
+    Applies the idle rule, materialises what is pending (kept for the next flush, so storage and
+    closed aggregates agree whichever of flush and close runs first), then closes and releases
+    every window whose end is at or below the watermark, also for keys that went quiet.
+
+Late events of a scope are reported as ``late_events`` on the next aggregate emitted for it:
+they are added to the delta of that scope's oldest open window at the next materialisation (so
+storage sees them too); while a scope has no open window they wait, counted as pending.
+
+Memory is bounded: closed windows are released, per-proxy entries per proxy window are limited
+(``max_proxies_per_window``; events of proxies past it count at pool level and in
+``proxy_overflow``), and the late side output is bounded (``late_dropped_overflow``). Pending
+events are held until the runtime flushes; ``stats.pending_events`` tells it how many.
+
+Errors: ``ValueError`` for a restore that does not fit the configuration. Nothing else is raised
+for valid decoded events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
+
+from schemas.aggregates import Scope, WindowAggregate
+from schemas.wire import WireEvent
+from stream_app.core.accumulator import Accumulator
+from stream_app.core.config import AggregatorConfig
+from stream_app.core.contributions import Contribution, Flush, ScopeKey, SourceRange
+from stream_app.core.fold import fold_events
+from stream_app.core.late import LateBuffer, LateEvent
+from stream_app.core.open_windows import OpenWindows
+from stream_app.core.watermark import Watermark, WatermarkState
+from stream_app.core.windows import WindowSpec
+
+__all__ = ["AggregatorStats", "ClosedWindows", "WindowAggregator"]
+
+_ts = attrgetter("ts_ms")
+
+ScopeTuple = tuple[str, str]
+ProxyTuple = tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class AggregatorStats:
+    """Counters and gauges of one aggregator (a snapshot)."""
+
+    events_accepted: int
+    late_events: int
+    late_dropped_overflow: int
+    proxy_overflow: int
+    open_windows: int
+    open_proxy_windows: int
+    pending_events: int
+    pending_late_events: int
+    watermark_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedWindows:
+    """What one ``close_due_windows`` call closed: pool x region and per-proxy aggregates."""
+
+    scopes: list[WindowAggregate]
+    proxies: list[WindowAggregate]
+
+
+class WindowAggregator:
+    """Pure windowed aggregation of request events (see the module docstring)."""
+
+    def __init__(self, config: AggregatorConfig | None = None) -> None:
+        self.config = config = config or AggregatorConfig()
+        self.spec = WindowSpec(config.window_s, config.grace_ms)
+        self.proxy_spec = WindowSpec(config.proxy_window_s, config.grace_ms)
+        self._window_ms = self.spec.window_ms
+        self._proxy_window_ms = self.proxy_spec.window_ms
+        self._watermark = Watermark(
+            grace_ms=config.grace_ms,
+            idle_timeout_ms=config.idle_timeout_ms,
+            max_future_skew_ms=config.max_future_skew_ms,
+        )
+        self._scopes: OpenWindows[ScopeTuple] = OpenWindows(self.spec)
+        self._proxies: OpenWindows[ProxyTuple] = OpenWindows(
+            self.proxy_spec, config.max_proxies_per_window
+        )
+        self._late = LateBuffer(config.max_late_events)
+        # Accepted events not yet folded, by (window start, pool, region).
+        self._pending: dict[tuple[int, str, str], list[WireEvent]] = {}
+        self._pending_events = 0
+        # Late events per scope not yet attached to an aggregate.
+        self._late_by_scope: dict[ScopeTuple, int] = {}
+        # Folded deltas not yet handed over by flush().
+        self._unflushed_scopes: dict[tuple[int, str, str], Accumulator] = {}
+        self._unflushed_proxies: dict[tuple[int, str, str, str], Accumulator] = {}
+        self._ranges: dict[tuple[str, int], list[int]] = {}
+        self._events_accepted = 0
+        self._late_events = 0
+        self._proxy_overflow = 0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> WindowAggregator:
+        """Build from a service settings object (see :meth:`AggregatorConfig.from_settings`)."""
+        return cls(AggregatorConfig.from_settings(settings))
+
+    # -- input -------------------------------------------------------------------------------
+
+    def add(
+        self,
+        events: Sequence[WireEvent],
+        *,
+        source: str,
+        partition: int,
+        offset: int,
+        now_ms: int,
+    ) -> None:
+        """Aggregate one decoded record (an envelope's events or one bare event).
+
+        ``offset`` is the record's position in ``source``/``partition`` (flushes report the
+        ranges they cover); ``now_ms`` is the wall clock, for the idle rule and the skew guard.
+        """
+        span = self._ranges.get((source, partition))
+        if span is None:
+            self._ranges[(source, partition)] = [offset, offset]
+        elif offset < span[0]:
+            span[0] = offset
+        elif offset > span[1]:
+            span[1] = offset
+        watermark = self._watermark.advance(now_ms)
+        if not events:
+            return
+        pending = self._pending
+        window_ms = self._window_ms
+        low = high = 0
+        late = False
+        bucket: list[WireEvent] = []
+        last_pool: str | None = None
+        last_region: str | None = None
+        late_count = 0
+        for ev in events:
+            ts = ev.ts_ms
+            if ts >= high or ts < low:
+                low = ts - ts % window_ms
+                high = low + window_ms
+                late = watermark is not None and high < watermark
+                last_pool = None
+            if late:
+                late_count += 1
+                self._on_late(ev, low, watermark, source, partition, offset)
+                continue
+            pool = ev.pool
+            region = ev.region
+            if pool != last_pool or region != last_region:
+                key = (low, pool, region)
+                found = pending.get(key)
+                if found is None:
+                    found = pending[key] = []
+                bucket = found
+                last_pool = pool
+                last_region = region
+            bucket.append(ev)
+        accepted = len(events) - late_count
+        self._events_accepted += accepted
+        self._pending_events += accepted
+        self._watermark.observe(max(map(_ts, events)), now_ms)
+
+    def _on_late(
+        self,
+        ev: WireEvent,
+        window_start_ms: int,
+        watermark_ms: int | None,
+        source: str,
+        partition: int,
+        offset: int,
+    ) -> None:
+        self._late_events += 1
+        scope = (ev.pool, ev.region)
+        self._late_by_scope[scope] = self._late_by_scope.get(scope, 0) + 1
+        self._late.offer(
+            LateEvent(
+                event=ev,
+                source=source,
+                partition=partition,
+                offset=offset,
+                window_start_ms=window_start_ms,
+                watermark_ms=watermark_ms if watermark_ms is not None else 0,
+            )
+        )
+
+    # -- folding -----------------------------------------------------------------------------
+
+    def _materialize(self) -> None:
+        """Fold pending events into deltas, merge them into the open windows, keep them."""
+        pending = self._pending
+        if not pending and not self._late_by_scope:
+            return
+        self._pending = {}
+        self._pending_events = 0
+        proxy_window_ms = self._proxy_window_ms
+        deltas: dict[tuple[int, str, str], Accumulator] = {}
+        by_proxy: dict[tuple[int, str, str], dict[str, list[WireEvent]]] = {}
+        for key, events in pending.items():
+            deltas[key] = fold_events(events)
+            window_start, pool, region = key
+            group_key = (window_start - window_start % proxy_window_ms, pool, region)
+            group = by_proxy.get(group_key)
+            if group is None:
+                group = by_proxy[group_key] = {}
+            for ev in events:
+                proxy_id = ev.proxy_id
+                if proxy_id is not None:
+                    found = group.get(proxy_id)
+                    if found is None:
+                        group[proxy_id] = [ev]
+                    else:
+                        found.append(ev)
+        if self._late_by_scope:
+            self._attach_late(deltas)
+        scopes = self._scopes
+        unflushed = self._unflushed_scopes
+        for key, delta in deltas.items():
+            window_start, pool, region = key
+            scopes.merge(window_start, (pool, region), delta)
+            kept = unflushed.get(key)
+            if kept is None:
+                unflushed[key] = delta
+            else:
+                kept.merge(delta)
+        self._fold_proxies(by_proxy)
+
+    def _fold_proxies(
+        self, by_proxy: dict[tuple[int, str, str], dict[str, list[WireEvent]]]
+    ) -> None:
+        proxies = self._proxies
+        unflushed = self._unflushed_proxies
+        for (window_start, pool, region), group in by_proxy.items():
+            for proxy_id, events in group.items():
+                state_key = (pool, region, proxy_id)
+                if not proxies.admits(window_start, state_key):
+                    self._proxy_overflow += len(events)
+                    continue
+                delta = fold_events(events)
+                proxies.merge(window_start, state_key, delta)
+                key = (window_start, pool, region, proxy_id)
+                kept = unflushed.get(key)
+                if kept is None:
+                    unflushed[key] = delta
+                else:
+                    kept.merge(delta)
+
+    def _attach_late(self, deltas: dict[tuple[int, str, str], Accumulator]) -> None:
+        """Put waiting late counts on the oldest open window of their scope, if it has one."""
+        oldest_new: dict[ScopeTuple, int] = {}
+        for window_start, pool, region in deltas:
+            seen = oldest_new.get((pool, region))
+            if seen is None or window_start < seen:
+                oldest_new[(pool, region)] = window_start
+        for scope, count in list(self._late_by_scope.items()):
+            candidates = [
+                start
+                for start in (oldest_new.get(scope), self._scopes.earliest_start(scope))
+                if start is not None
+            ]
+            if not candidates:
+                continue
+            key = (min(candidates), scope[0], scope[1])
+            delta = deltas.get(key)
+            if delta is None:
+                delta = deltas[key] = Accumulator()
+            delta.late_events += count
+            del self._late_by_scope[scope]
+
+    # -- output ------------------------------------------------------------------------------
+
+    def flush(self) -> Flush:
+        """Hand over every delta since the last flush and the offset ranges they cover."""
+        self._materialize()
+        window_s = self.spec.window_s
+        proxy_window_s = self.proxy_spec.window_s
+        flush = Flush(
+            scopes=[
+                Contribution(ScopeKey(pool, region), window_start, window_s, acc)
+                for (window_start, pool, region), acc in self._unflushed_scopes.items()
+            ],
+            proxies=[
+                Contribution(ScopeKey(pool, region, proxy_id), window_start, proxy_window_s, acc)
+                for (window_start, pool, region, proxy_id), acc in self._unflushed_proxies.items()
+            ],
+            ranges=[
+                SourceRange(source, partition, span[0], span[1])
+                for (source, partition), span in self._ranges.items()
+            ],
+        )
+        self._unflushed_scopes = {}
+        self._unflushed_proxies = {}
+        self._ranges = {}
+        return flush
+
+    def close_due(self, now_ms: int) -> list[WindowAggregate]:
+        """Close due windows; return the pool x region aggregates (proxy windows are released).
+
+        Use :meth:`close_due_windows` to get the closed per-proxy aggregates as well.
+        """
+        return self.close_due_windows(now_ms).scopes
+
+    def close_due_windows(self, now_ms: int) -> ClosedWindows:
+        """Advance the watermark, close every due window, and return their full aggregates.
+
+        Pool x region aggregates are ordered by window start, then pool and region; per-proxy
+        ones by window start, pool, region and proxy id. Deltas folded here are kept for the next
+        :meth:`flush`.
+        """
+        watermark = self._watermark.advance(now_ms)
+        self._materialize()
+        if watermark is None:
+            return ClosedWindows(scopes=[], proxies=[])
+        window_s = self.spec.window_s
+        scopes = [
+            acc.to_aggregate(Scope(pool=key[0], region=key[1]), window_start, window_s)
+            for window_start, key, acc in self._scopes.close_through(watermark)
+        ]
+        proxy_window_s = self.proxy_spec.window_s
+        proxies = [
+            acc.to_aggregate(
+                Scope(pool=key[0], region=key[1], proxy_id=key[2]), window_start, proxy_window_s
+            )
+            for window_start, key, acc in self._proxies.close_through(watermark)
+        ]
+        return ClosedWindows(scopes=scopes, proxies=proxies)
+
+    def drain_late(self) -> list[LateEvent]:
+        """Hand over the late events kept since the last drain (bounded; see ``stats``)."""
+        return self._late.drain()
+
+    # -- restart -----------------------------------------------------------------------------
+
+    def restore_open_window(
+        self, scope: ScopeKey, window_start_ms: int, window_s: int, acc: Accumulator
+    ) -> None:
+        """Put back what storage already holds for a window that was open when a worker stopped.
+
+        Restored sums count in the closed aggregate but are never flushed again. Raises
+        ValueError when ``window_s`` is not this aggregator's size for the scope's level or the
+        start is not aligned.
+        """
+        spec = self.spec if scope.proxy_id is None else self.proxy_spec
+        if window_s != spec.window_s or not spec.is_aligned(window_start_ms):
+            raise ValueError(
+                f"cannot restore a {window_s}s window at {window_start_ms} for {scope}: "
+                f"this aggregator has {spec.window_s}s windows at that level"
+            )
+        if scope.proxy_id is None:
+            self._scopes.merge(window_start_ms, (scope.pool, scope.region), acc)
+        else:
+            self._proxies.merge(window_start_ms, (scope.pool, scope.region, scope.proxy_id), acc)
+
+    def watermark_state(self) -> WatermarkState:
+        """The watermark to save for a restart."""
+        return self._watermark.state()
+
+    def restore_watermark(self, state: WatermarkState, now_ms: int) -> None:
+        """Continue from a saved watermark; the idle rule restarts at ``now_ms``."""
+        self._watermark.restore(state, now_ms)
+
+    def defer_idle(self, now_ms: int) -> None:
+        """The input is known to be behind or stalled: do not count this time as idle."""
+        self._watermark.defer_idle(now_ms)
+
+    @property
+    def watermark_ms(self) -> int | None:
+        return self._watermark.value
+
+    @property
+    def stats(self) -> AggregatorStats:
+        return AggregatorStats(
+            events_accepted=self._events_accepted,
+            late_events=self._late_events,
+            late_dropped_overflow=self._late.dropped,
+            proxy_overflow=self._proxy_overflow,
+            open_windows=len(self._scopes),
+            open_proxy_windows=len(self._proxies),
+            pending_events=self._pending_events,
+            pending_late_events=sum(self._late_by_scope.values()),
+            watermark_ms=self._watermark.value,
+        )

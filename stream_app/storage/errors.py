@@ -1,0 +1,59 @@
+"""Errors of the storage package (ClickHouse through clickhouse-connect, embedded chDB or server).
+
+Third-party errors (``clickhouse_connect.driver.exceptions``, chDB's, ``OSError`` around the
+engine) are translated where the storage calls them (:mod:`stream_app.storage.client`); nothing
+outside this package sees a clickhouse-connect exception.
+
+``StorageError``
+    Base of everything this package raises. ``retriable`` tells the caller what to do.
+``SinkUnavailable`` (retriable)
+    The store cannot take the call right now: connection refused or reset, timeouts, the server
+    overloaded (too many parts, memory limit, too many queries), read-only replicas. Back off
+    and retry the same call; inserts are idempotent, so a retry never double counts. The sink
+    itself retries a bounded number of times before raising it.
+``SinkRejected`` (poison)
+    The store refused the statement or the data: a value out of range, a type mismatch, an
+    unknown table or column (the schema is not migrated), a syntax error. Retrying cannot help:
+    dead-letter the flush (and count it) or fix the deployment.
+``MigrationError`` (poison)
+    A migration could not be applied or rolled back, or an applied migration was edited. The
+    message names the migration (``0002_rollups``) and the statement that failed.
+``StorageConfigError`` (poison)
+    The storage configuration cannot work, e.g. a second chDB data path in one process.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "MigrationError",
+    "SinkRejected",
+    "SinkUnavailable",
+    "StorageConfigError",
+    "StorageError",
+]
+
+
+class StorageError(Exception):
+    """Base class of the errors raised by :mod:`stream_app.storage`."""
+
+    retriable: ClassVar[bool] = False
+
+
+class SinkUnavailable(StorageError):
+    """The store is unreachable or overloaded: back off and retry (retriable)."""
+
+    retriable = True
+
+
+class SinkRejected(StorageError):
+    """The store refused the statement or the data: retrying cannot help (poison)."""
+
+
+class MigrationError(StorageError):
+    """A migration failed, or an applied migration no longer matches its file (poison)."""
+
+
+class StorageConfigError(StorageError):
+    """The storage configuration cannot work in this process (poison)."""

@@ -1,0 +1,345 @@
+"""Applying and rolling back the schema migrations (:mod:`schemas.migrations`).
+
+:class:`Migrator` renders each migration with the configured database, engines, TTLs and the
+latency functions, runs its statements one by one, and records every step in
+``<db>.schema_migrations`` (seq, version, name, direction, checksum, applied_at): the state of a
+version is its latest row. ``migrate(target=None)`` applies what is missing up to ``target``
+(default: all) and then re-applies configured TTLs to existing tables (``ALTER ... MODIFY TTL``);
+``rollback(target)`` runs the backwards steps of everything above ``target``. Both are
+idempotent: re-running them changes nothing. ``migrate`` also re-runs the forwards steps of
+applied ``reapply`` migrations (server-wide SQL functions another database's rollback may have
+dropped). SQL here is built from trusted names only (the validated database name, table names
+of :mod:`stream_app.storage.tables`); values are server-side parameters.
+
+ClickHouse DDL is not transactional. A failing statement raises :class:`MigrationError` naming
+the migration and the statement; the migration is not recorded, and because forwards steps are
+idempotent, running ``migrate`` again after fixing the cause completes it. Run migrations from
+one process at a time (service start-up), not concurrently.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from schemas.migrations import Direction, Migration, MigrationFileError, load_migrations
+from schemas.migrations.functions import bucket_value_lambda, latency_bucket_expr, quantile_lambda
+from stream_app.storage.client import StorageClient
+from stream_app.storage.engines import TableEngines, quote_identifier
+from stream_app.storage.errors import MigrationError, StorageError
+from stream_app.storage.settings import StorageSettings
+from stream_app.storage.tables import STATUS_TABLE, TTL_RULES
+
+__all__ = ["AppliedStep", "MigrationStatus", "Migrator"]
+
+logger = logging.getLogger(__name__)
+
+_TTL_VALUE = re.compile(r"\bTTL\b.*?toInterval(Day|Hour)\((\d+)\)")
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedStep:
+    """The latest recorded step of one version."""
+
+    version: int
+    name: str
+    direction: Direction
+    checksum: str
+    applied_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationStatus:
+    """One known migration and whether the database has it."""
+
+    version: int
+    name: str
+    checksum: str
+    applied: bool
+    applied_checksum: str | None
+    applied_at_ms: int | None
+
+
+class Migrator:
+    """Brings one database to a schema version."""
+
+    def __init__(
+        self,
+        client: StorageClient,
+        settings: StorageSettings,
+        *,
+        engines: TableEngines | None = None,
+        migrations: Sequence[Migration] | None = None,
+    ) -> None:
+        self._client = client
+        self._settings = settings
+        self._engines = engines or TableEngines.single_server()
+        self._db = quote_identifier(settings.database)
+        try:
+            self._migrations = list(migrations) if migrations is not None else load_migrations()
+        except MigrationFileError as exc:
+            raise MigrationError(str(exc)) from exc
+
+    @property
+    def migrations(self) -> list[Migration]:
+        return list(self._migrations)
+
+    @property
+    def latest_version(self) -> int:
+        return self._migrations[-1].version if self._migrations else 0
+
+    def render_values(self) -> dict[str, str]:
+        """The placeholder values of every migration (trusted, validated configuration)."""
+        s = self._settings
+        engines = self._engines
+        return {
+            "db": self._db,
+            "on_cluster": engines.on_cluster,
+            "aggregating_engine": engines.aggregating_engine,
+            "merge_tree_engine": engines.merge_tree_engine,
+            "table_settings": engines.table_settings(s.dedup_window_blocks),
+            "ttl_10s_days": str(s.ttl_10s_days),
+            "ttl_1m_days": str(s.ttl_1m_days),
+            "ttl_1h_days": str(s.ttl_1h_days),
+            "ttl_1d_days": str(s.ttl_1d_days),
+            "ttl_proxy_1m_days": str(s.ttl_proxy_1m_days),
+            "ttl_raw_hours": str(s.ttl_raw_hours),
+            "bucket_value_lambda": bucket_value_lambda(),
+            "quantile_lambda": quantile_lambda(),
+            "latency_bucket_expr": latency_bucket_expr("latency_ms"),
+        }
+
+    def render(self, migration: Migration, direction: Direction) -> list[str]:
+        """The statements one step would run (for review, dry runs and the cluster variant)."""
+        try:
+            return migration.render(direction, self.render_values())
+        except MigrationFileError as exc:
+            raise MigrationError(str(exc)) from exc
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _ensure_bookkeeping(self) -> None:
+        on_cluster = self._engines.on_cluster
+        try:
+            self._client.command(f"CREATE DATABASE IF NOT EXISTS {self._db} {on_cluster}")
+            self._client.command(
+                f"""CREATE TABLE IF NOT EXISTS {self._db}.{STATUS_TABLE} {on_cluster}
+                (
+                    seq UInt64,
+                    version UInt32,
+                    name String,
+                    direction Enum8('up' = 1, 'down' = 2),
+                    checksum String,
+                    applied_at DateTime64(3, 'UTC') DEFAULT now64(3, 'UTC')
+                )
+                ENGINE = {self._engines.merge_tree_engine}
+                ORDER BY (version, seq)"""
+            )
+        except StorageError as exc:
+            raise MigrationError(
+                f"cannot create the migration status table {self._settings.database}."
+                f"{STATUS_TABLE}: {exc}"
+            ) from exc
+
+    def _status_table_exists(self) -> bool:
+        rows = self._client.rows(
+            "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+            parameters={"db": self._settings.database, "t": STATUS_TABLE},
+        )
+        return bool(rows[0][0])
+
+    def applied_steps(self) -> dict[int, AppliedStep]:
+        """The latest recorded step of every version (empty for a new database)."""
+        if not self._status_table_exists():
+            return {}
+        rows = self._client.rows(
+            f"""SELECT version, argMax(name, seq), toString(argMax(direction, seq)),
+                       argMax(checksum, seq), argMax(toUnixTimestamp64Milli(applied_at), seq)
+                FROM {self._db}.{STATUS_TABLE}
+                GROUP BY version
+                ORDER BY version"""  # noqa: S608
+        )
+        return {
+            int(version): AppliedStep(int(version), name, direction, checksum, int(at_ms))
+            for version, name, direction, checksum, at_ms in rows
+        }
+
+    def status(self) -> list[MigrationStatus]:
+        """Every known migration with its state in the database."""
+        steps = self.applied_steps()
+        result = []
+        for m in self._migrations:
+            step = steps.get(m.version)
+            applied = step is not None and step.direction == "up"
+            result.append(
+                MigrationStatus(
+                    version=m.version,
+                    name=m.name,
+                    checksum=m.checksum,
+                    applied=applied,
+                    applied_checksum=step.checksum if step and applied else None,
+                    applied_at_ms=step.applied_at_ms if step and applied else None,
+                )
+            )
+        return result
+
+    def current_version(self) -> int:
+        """The highest applied version (0 for an empty database)."""
+        applied = [v for v, step in self.applied_steps().items() if step.direction == "up"]
+        return max(applied, default=0)
+
+    def _record(self, migration: Migration, direction: Direction) -> None:
+        rows = self._client.rows(f"SELECT max(seq) FROM {self._db}.{STATUS_TABLE}")  # noqa: S608
+        seq = int(rows[0][0]) + 1
+        self._client.insert_columns(
+            f"{self._db}.{STATUS_TABLE}",
+            [[seq], [migration.version], [migration.name], [direction], [migration.checksum]],
+            ["seq", "version", "name", "direction", "checksum"],
+        )
+
+    def _check_known(self, steps: dict[int, AppliedStep]) -> None:
+        known = {m.version: m for m in self._migrations}
+        for version, step in sorted(steps.items()):
+            if step.direction != "up":
+                continue
+            migration = known.get(version)
+            if migration is None:
+                raise MigrationError(
+                    f"database {self._settings.database} has migration "
+                    f"{version:04d}_{step.name} applied, which this code does not know "
+                    f"(it knows up to version {self.latest_version}): run newer code"
+                )
+            if migration.checksum != step.checksum:
+                raise MigrationError(
+                    f"migration {migration.label} was applied with checksum {step.checksum} "
+                    f"but its file now has {migration.checksum}: never edit an applied "
+                    "migration, add a new one"
+                )
+
+    def _run(self, migration: Migration, direction: Direction) -> None:
+        statements = self.render(migration, direction)
+        for index, statement in enumerate(statements, start=1):
+            try:
+                self._client.command(statement)
+            except StorageError as exc:
+                first_line = statement.splitlines()[0]
+                raise MigrationError(
+                    f"migration {migration.label} ({direction}) failed at statement "
+                    f"{index}/{len(statements)} [{first_line}]: {exc}"
+                ) from exc
+        try:
+            self._record(migration, direction)
+        except StorageError as exc:
+            raise MigrationError(
+                f"migration {migration.label} ({direction}) ran but could not be recorded: {exc}"
+            ) from exc
+        logger.info(
+            "migration %s %s applied to database %s",
+            migration.label,
+            direction,
+            self._settings.database,
+        )
+
+    # -- public steps ----------------------------------------------------------------------
+
+    def migrate(self, target: int | None = None) -> list[Migration]:
+        """Apply every missing migration up to ``target`` (default: the latest), then TTLs.
+
+        Returns the migrations applied (empty when the database was already there). Never rolls
+        back: a database beyond ``target`` is left as it is.
+        """
+        target = self.latest_version if target is None else target
+        if not 0 <= target <= self.latest_version:
+            raise MigrationError(f"unknown target version {target} (latest {self.latest_version})")
+        self._ensure_bookkeeping()
+        steps = self.applied_steps()
+        self._check_known(steps)
+        applied = []
+        for migration in self._migrations:
+            if migration.version > target:
+                break
+            step = steps.get(migration.version)
+            if step is not None and step.direction == "up":
+                continue
+            self._run(migration, "up")
+            applied.append(migration)
+        self._reapply(steps, applied)
+        self.apply_ttls()
+        return applied
+
+    def _reapply(self, steps: dict[int, AppliedStep], just_applied: list[Migration]) -> None:
+        """Re-run the forwards steps of applied ``reapply`` migrations (server-wide objects)."""
+        fresh = {m.version for m in just_applied}
+        for migration in self._migrations:
+            step = steps.get(migration.version)
+            if not migration.reapply or migration.version in fresh:
+                continue
+            if step is None or step.direction != "up":
+                continue
+            for statement in self.render(migration, "up"):
+                try:
+                    self._client.command(statement)
+                except StorageError as exc:
+                    raise MigrationError(
+                        f"re-applying migration {migration.label} failed: {exc}"
+                    ) from exc
+
+    def rollback(self, target: int) -> list[Migration]:
+        """Run the backwards steps of every applied migration above ``target`` (newest first)."""
+        if not 0 <= target <= self.latest_version:
+            raise MigrationError(f"unknown target version {target} (latest {self.latest_version})")
+        steps = self.applied_steps()
+        self._check_known(steps)
+        rolled_back = []
+        for migration in reversed(self._migrations):
+            if migration.version <= target:
+                break
+            step = steps.get(migration.version)
+            if step is None or step.direction != "up":
+                continue
+            self._run(migration, "down")
+            rolled_back.append(migration)
+        return rolled_back
+
+    def configured_ttls(self) -> dict[str, int]:
+        """Table -> the TTL value (days or hours, as its rule says) configured in settings."""
+        return {rule.table: int(getattr(self._settings, rule.setting)) for rule in TTL_RULES}
+
+    def current_ttls(self) -> dict[str, int]:
+        """Table -> the TTL value in the database's table definition (existing tables only).
+
+        Only the tables whose retention is configured (:data:`TTL_RULES`) are reported.
+        """
+        governed = {rule.table for rule in TTL_RULES}
+        rows = self._client.rows(
+            "SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
+            parameters={"db": self._settings.database},
+        )
+        ttls = {}
+        for name, engine_full in rows:
+            match = _TTL_VALUE.search(engine_full)
+            if match is not None and name in governed:
+                ttls[name] = int(match.group(2))
+        return ttls
+
+    def apply_ttls(self) -> list[str]:
+        """Bring existing tables to the configured TTLs; returns the tables altered."""
+        try:
+            current = self.current_ttls()
+            altered = []
+            for rule in TTL_RULES:
+                have = current.get(rule.table)
+                want = int(getattr(self._settings, rule.setting))
+                if have is None or have == want:
+                    continue
+                self._client.command(
+                    f"ALTER TABLE {self._db}.{rule.table} {self._engines.on_cluster} "
+                    f"MODIFY TTL {rule.column} + INTERVAL {want} {rule.unit}"
+                )
+                logger.info("TTL of %s changed from %d to %d", rule.table, have, want)
+                altered.append(rule.table)
+            return altered
+        except StorageError as exc:
+            raise MigrationError(f"applying the configured TTLs failed: {exc}") from exc

@@ -1,0 +1,336 @@
+"""Small typed query helpers over the stored aggregates (demo, tests, the API).
+
+Every value reaches ClickHouse as a server-side parameter (``{name:Type}``); the only text put
+into SQL is trusted: the validated database name, table names of :mod:`stream_app.storage.tables`
+and fixed fragments of this module. Time ranges are half-open ``[start_ms, end_ms)`` on the
+window start, in UTC epoch milliseconds, at one resolution of the cascade (a 1h row covers the
+hour it starts). Reads always GROUP BY: stored rows are partial sums that merge lazily.
+
+Calls are synchronous (chDB has no async client); from asyncio use :func:`asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from stream_app.core.accumulator import Accumulator
+from stream_app.core.contributions import ScopeKey
+from stream_app.storage.client import StorageClient, get_client
+from stream_app.storage.engines import quote_identifier
+from stream_app.storage.results import PercentileRow, RestoredWindow, WindowTotals, finite_or_none
+from stream_app.storage.settings import StorageSettings
+from stream_app.storage.tables import (
+    PROXY_TABLE,
+    RESOLUTION_TABLES,
+    SOURCE_OFFSETS_TABLE,
+    Resolution,
+)
+
+__all__ = ["StorageQueries"]
+
+_MEASURES = """
+    sum(requests), sum(successes), sumMap(outcomes), sumMap(status_classes),
+    sumMap(latency_buckets), sum(latency_sum_ms), min(latency_min_ms), max(latency_max_ms),
+    sum(bytes_in), sum(bytes_out), sum(attempts), sum(late_events)"""
+
+
+def _seconds_ceil(ms: int) -> int:
+    return -(-ms // 1000)
+
+
+class _Filter:
+    """WHERE clauses from fixed fragments, values as parameters."""
+
+    def __init__(self, start_ms: int, end_ms: int) -> None:
+        if end_ms < start_ms:
+            raise ValueError(f"end_ms ({end_ms}) is before start_ms ({start_ms})")
+        self.clauses = [
+            "window_start >= toDateTime({start_s:UInt32}, 'UTC')",
+            "window_start < toDateTime({end_s:UInt32}, 'UTC')",
+        ]
+        # [start_ms, end_ms) on second-aligned window starts
+        self.parameters: dict[str, Any] = {
+            "start_s": max(0, _seconds_ceil(start_ms)),
+            "end_s": max(0, _seconds_ceil(end_ms)),
+        }
+
+    def equal(self, column: str, value: str | None) -> _Filter:
+        if value is not None:
+            self.clauses.append(f"{column} = {{{column}:String}}")
+            self.parameters[column] = value
+        return self
+
+    @property
+    def sql(self) -> str:
+        return " AND ".join(self.clauses)
+
+
+class StorageQueries:
+    """Read helpers over one database."""
+
+    def __init__(self, client: StorageClient, database: str) -> None:
+        self._client = client
+        self._db = quote_identifier(database)
+        self.database = database
+
+    @classmethod
+    def from_settings(cls, settings: StorageSettings) -> StorageQueries:
+        return cls(get_client(settings), settings.database)
+
+    def _table(self, resolution: Resolution | str) -> str:
+        return f"{self._db}.{RESOLUTION_TABLES[Resolution(resolution)]}"
+
+    def window_totals(
+        self,
+        start_ms: int,
+        end_ms: int,
+        resolution: Resolution | str = Resolution.WINDOW,
+        *,
+        pool: str | None = None,
+        region: str | None = None,
+    ) -> list[WindowTotals]:
+        """Totals per (window, pool, region) at ``resolution``, ordered by pool, region, time.
+
+        Windows without traffic have no row ("no data", never a fake 0).
+        """
+        where = _Filter(start_ms, end_ms).equal("pool", pool).equal("region", region)
+        rows = self._client.rows(
+            f"""SELECT toUnixTimestamp(window_start) AS ws, window_s AS wsz, pool, region,
+                       {_MEASURES}, uniqCombinedMerge(proxies)
+                FROM {self._table(resolution)}
+                WHERE {where.sql}
+                GROUP BY ws, wsz, pool, region
+                ORDER BY pool, region, ws, wsz""",  # noqa: S608
+            parameters=where.parameters,
+        )
+        return [_totals(row[0] * 1000, row[1], row[2], row[3], row[4:16], row[16]) for row in rows]
+
+    def range_totals(
+        self,
+        start_ms: int,
+        end_ms: int,
+        resolution: Resolution | str = Resolution.WINDOW,
+        *,
+        pool: str | None = None,
+        region: str | None = None,
+    ) -> list[WindowTotals]:
+        """One row per (pool, region): everything within the range added up.
+
+        ``window_start_ms`` is ``start_ms`` and ``window_s`` the range length (rounded up).
+        """
+        where = _Filter(start_ms, end_ms).equal("pool", pool).equal("region", region)
+        rows = self._client.rows(
+            f"""SELECT pool, region, {_MEASURES}, uniqCombinedMerge(proxies)
+                FROM {self._table(resolution)}
+                WHERE {where.sql}
+                GROUP BY pool, region
+                ORDER BY pool, region""",  # noqa: S608
+            parameters=where.parameters,
+        )
+        span_s = max(1, _seconds_ceil(end_ms - start_ms))
+        return [_totals(start_ms, span_s, row[0], row[1], row[2:14], row[14]) for row in rows]
+
+    def percentiles(
+        self,
+        start_ms: int,
+        end_ms: int,
+        quantiles: Sequence[float],
+        resolution: Resolution | str = Resolution.WINDOW,
+        *,
+        pool: str | None = None,
+        region: str | None = None,
+        by_window: bool = True,
+        by_scope: bool = True,
+    ) -> list[PercentileRow]:
+        """Latency quantiles computed in SQL (``pwm_quantile``) on the merged bucket counts.
+
+        ``by_window=False`` merges the whole range; ``by_scope=False`` merges all pools and
+        regions that match the filters (fleet-wide).
+        """
+        if not quantiles:
+            raise ValueError("at least one quantile is needed")
+        for q in quantiles:
+            if not 0.0 <= q <= 1.0:
+                raise ValueError(f"quantile must be within [0, 1], got {q!r}")
+        where = _Filter(start_ms, end_ms).equal("pool", pool).equal("region", region)
+        parameters = dict(where.parameters)
+        selects = []
+        for i, q in enumerate(quantiles):
+            parameters[f"q{i}"] = float(q)
+            selects.append(f"pwm_quantile({{q{i}:Float64}}, buckets)")
+        window_expr = "toUnixTimestamp(window_start)" if by_window else "toUInt32(0)"
+        pool_expr, region_expr = ("pool", "region") if by_scope else ("''", "''")
+        rows = self._client.rows(
+            f"""SELECT ws, p, r, req, {", ".join(selects)}
+                FROM (
+                    SELECT {window_expr} AS ws, {pool_expr} AS p, {region_expr} AS r,
+                           sum(requests) AS req, sumMap(latency_buckets) AS buckets
+                    FROM {self._table(resolution)}
+                    WHERE {where.sql}
+                    GROUP BY ws, p, r
+                )
+                ORDER BY p, r, ws""",  # noqa: S608
+            parameters=parameters,
+        )
+        return [
+            PercentileRow(
+                window_start_ms=int(row[0]) * 1000 if by_window else None,
+                pool=row[1] if by_scope else None,
+                region=row[2] if by_scope else None,
+                requests=int(row[3]),
+                quantiles={
+                    float(q): _optional_float(v) for q, v in zip(quantiles, row[4:], strict=True)
+                },
+            )
+            for row in rows
+        ]
+
+    def proxy_totals(
+        self,
+        start_ms: int,
+        end_ms: int,
+        *,
+        pool: str | None = None,
+        region: str | None = None,
+        proxy_id: str | None = None,
+    ) -> list[WindowTotals]:
+        """Per-proxy totals per window (``proxy_1m``), ordered by pool, region, proxy, time."""
+        where = (
+            _Filter(start_ms, end_ms)
+            .equal("pool", pool)
+            .equal("region", region)
+            .equal("proxy_id", proxy_id)
+        )
+        rows = self._client.rows(
+            f"""SELECT toUnixTimestamp(window_start) AS ws, window_s, pool, region, proxy_id,
+                       {_MEASURES}
+                FROM {self._db}.{PROXY_TABLE}
+                WHERE {where.sql}
+                GROUP BY ws, window_s, pool, region, proxy_id
+                ORDER BY pool, region, proxy_id, ws, window_s""",  # noqa: S608
+            parameters=where.parameters,
+        )
+        return [
+            _totals(row[0] * 1000, row[1], row[2], row[3], row[5:17], 0, proxy_id=row[4])
+            for row in rows
+        ]
+
+    def pools_regions(self, since_ms: int = 0) -> list[tuple[str, str]]:
+        """Every (pool, region) with data in a day starting at or after ``since_ms``'s day."""
+        rows = self._client.rows(
+            f"""SELECT DISTINCT pool, region FROM {self._table(Resolution.DAY)}
+                WHERE window_start >= toStartOfDay(toDateTime({{since_s:UInt32}}, 'UTC'))
+                ORDER BY pool, region""",  # noqa: S608
+            parameters={"since_s": max(0, since_ms // 1000)},
+        )
+        return [(str(pool), str(region)) for pool, region in rows]
+
+    def last_offsets(self, source: str) -> dict[int, int]:
+        """Partition -> the last offset stored from ``source`` (seek to it + 1 on restart)."""
+        rows = self._client.rows(
+            f"""SELECT partition, max(last_offset) FROM {self._db}.{SOURCE_OFFSETS_TABLE}
+                WHERE source = {{source:String}}
+                GROUP BY partition""",  # noqa: S608
+            parameters={"source": source},
+        )
+        return {int(partition): int(offset) for partition, offset in rows}
+
+    def restore_open_windows(self, since_ms: int) -> list[RestoredWindow]:
+        """Stored partial sums of every window starting at or after ``since_ms``, per scope.
+
+        Pool x region windows first (``agg_10s``), then per-proxy windows (``proxy_1m``). Proxy
+        sets are not stored (only their distinct count): see :class:`RestoredWindow`.
+        """
+        parameters = {"since_s": max(0, _seconds_ceil(since_ms))}
+        since = "window_start >= toDateTime({since_s:UInt32}, 'UTC')"
+        scope_rows = self._client.rows(
+            f"""SELECT toUnixTimestamp(window_start) AS ws, window_s, pool, region, '',
+                       {_MEASURES}, uniqCombinedMerge(proxies)
+                FROM {self._table(Resolution.WINDOW)}
+                WHERE {since}
+                GROUP BY ws, window_s, pool, region
+                ORDER BY pool, region, ws""",  # noqa: S608
+            parameters=parameters,
+        )
+        proxy_rows = self._client.rows(
+            f"""SELECT toUnixTimestamp(window_start) AS ws, window_s, pool, region, proxy_id,
+                       {_MEASURES}, toUInt64(0)
+                FROM {self._db}.{PROXY_TABLE}
+                WHERE {since}
+                GROUP BY ws, window_s, pool, region, proxy_id
+                ORDER BY pool, region, proxy_id, ws""",  # noqa: S608
+            parameters=parameters,
+        )
+        restored = []
+        for row in [*scope_rows, *proxy_rows]:
+            scope = ScopeKey(row[2], row[3], row[4] or None)
+            restored.append(
+                RestoredWindow(
+                    scope, int(row[0]) * 1000, int(row[1]), _accumulator(row[5:17]), int(row[17])
+                )
+            )
+        return restored
+
+
+def _optional_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _totals(
+    window_start_ms: int,
+    window_s: int,
+    pool: str,
+    region: str,
+    measures: Sequence[Any],
+    distinct_proxies: int,
+    *,
+    proxy_id: str | None = None,
+) -> WindowTotals:
+    (req, ok, outcomes, classes, buckets, lat_sum, lat_min, lat_max, b_in, b_out, att, late) = (
+        measures
+    )
+    return WindowTotals(
+        window_start_ms=int(window_start_ms),
+        window_s=int(window_s),
+        pool=pool,
+        region=region,
+        requests=int(req),
+        successes=int(ok),
+        outcomes={str(k): int(v) for k, v in outcomes.items()},
+        status_classes={str(k): int(v) for k, v in classes.items()},
+        latency_buckets={int(k): int(v) for k, v in buckets.items()},
+        latency_sum_ms=float(lat_sum),
+        latency_min_ms=finite_or_none(float(lat_min)),
+        latency_max_ms=finite_or_none(float(lat_max)),
+        bytes_in=int(b_in),
+        bytes_out=int(b_out),
+        attempts=int(att),
+        late_events=int(late),
+        distinct_proxies=int(distinct_proxies),
+        proxy_id=proxy_id,
+    )
+
+
+def _accumulator(measures: Sequence[Any]) -> Accumulator:
+    (req, ok, outcomes, classes, buckets, lat_sum, lat_min, lat_max, b_in, b_out, att, late) = (
+        measures
+    )
+    acc = Accumulator()
+    acc.requests = int(req)
+    acc.successes = int(ok)
+    acc.outcomes = {str(k): int(v) for k, v in outcomes.items()}
+    acc.status_classes = {str(k): int(v) for k, v in classes.items()}
+    acc.latency_buckets = {int(k): int(v) for k, v in buckets.items()}
+    acc.latency_sum_ms = float(lat_sum)
+    acc.latency_min_ms = float(lat_min)
+    acc.latency_max_ms = float(lat_max)
+    acc.bytes_in = int(b_in)
+    acc.bytes_out = int(b_out)
+    acc.attempts = int(att)
+    acc.late_events = int(late)
+    return acc

@@ -1,0 +1,212 @@
+"""The ClickHouse sink: one idempotent insert per flush, bounded retries with backoff.
+
+:meth:`ClickHouseSink.write` turns a :class:`Flush` into ONE insert into the Null table
+``flush_ingest``; its materialized views fan the rows out to ``agg_10s`` (and on through the
+rollup cascade), ``proxy_1m`` and ``source_offsets``. The insert carries the flush's
+deduplication token (derived from its source offset ranges) with
+``deduplicate_blocks_in_dependent_materialized_views``, and every MergeTree table of the schema
+keeps a deduplication window, so writing the same flush again changes nothing anywhere, even
+when a previous attempt failed half-way through the views.
+
+Retriable failures (:class:`SinkUnavailable`) are retried ``insert_retries`` times with
+exponential backoff and jitter, then raised; poison (:class:`SinkRejected`) is raised at once.
+The sink is synchronous (chDB has no async client): from asyncio use :meth:`write_async`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.wire import WireEvent
+from stream_app.core.contributions import Flush
+from stream_app.storage.client import StorageClient, get_client
+from stream_app.storage.engines import quote_identifier
+from stream_app.storage.errors import SinkRejected, SinkUnavailable
+from stream_app.storage.rows import INGEST_COLUMNS, RAW_COLUMNS, flush_columns, raw_event_columns
+from stream_app.storage.settings import StorageSettings
+from stream_app.storage.tables import INGEST_TABLE, RAW_TABLE
+
+__all__ = ["ClickHouseSink", "SinkStats"]
+
+logger = logging.getLogger(__name__)
+
+_MINUTE_S = 60
+
+
+@dataclass
+class SinkStats:
+    """Counters of one sink (read them for metrics; never reset)."""
+
+    flushes_written: int = 0
+    rows_written: int = 0
+    raw_events_written: int = 0
+    retries: int = 0
+    gave_up: int = 0
+    rejected: int = 0
+    undeduplicated_writes: int = 0
+    misaligned_windows: int = 0
+
+
+def _dedup_settings(token: str | None, client: StorageClient) -> dict[str, Any]:
+    """Insert settings making a write idempotent by ``token`` (or not deduplicated at all)."""
+    # ClickHouse >= 26 has `deduplicate_insert`, which supersedes `insert_deduplicate`; set
+    # whichever the server knows, explicitly, so a server profile cannot change the semantics.
+    modern = client.knows_setting("deduplicate_insert")
+    if token is None:
+        # Without a token ClickHouse would deduplicate by content and silently drop a second,
+        # legitimately identical block: turn deduplication off instead.
+        off: dict[str, Any] = {"insert_deduplicate": 0, "async_insert": 0}
+        if modern:
+            off["deduplicate_insert"] = "disable"
+        return off
+    on: dict[str, Any] = {
+        "insert_deduplicate": 1,
+        "insert_deduplication_token": token,
+        "deduplicate_blocks_in_dependent_materialized_views": 1,
+        "async_insert": 0,
+    }
+    if modern:
+        on["deduplicate_insert"] = "enable"
+    return on
+
+
+class ClickHouseSink:
+    """Writes flushes (and, when enabled, raw events) to one database."""
+
+    def __init__(
+        self,
+        client: StorageClient,
+        settings: StorageSettings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._client = client
+        self._settings = settings
+        self._sleep = sleep
+        self._jitter = jitter
+        db = quote_identifier(settings.database)
+        self._ingest_table = f"{db}.{INGEST_TABLE}"
+        self._raw_table = f"{db}.{RAW_TABLE}"
+        self.stats = SinkStats()
+
+    @classmethod
+    def from_settings(cls, settings: StorageSettings) -> ClickHouseSink:
+        """A sink on the process's client for ``settings.dsn``."""
+        return cls(get_client(settings), settings)
+
+    @property
+    def raw_events_enabled(self) -> bool:
+        return self._settings.raw_events
+
+    def write(self, flush: Flush) -> None:
+        """Store one flush with one idempotent insert (retried while the store is unavailable).
+
+        Raises :class:`SinkUnavailable` once the retries are spent (retry later with the same
+        flush: nothing is double counted) and :class:`SinkRejected` for poison.
+        """
+        if flush.empty and not flush.ranges:
+            return
+        self._check_alignment(flush)
+        token = flush.dedup_token() if flush.ranges else None
+        if token is None:
+            self.stats.undeduplicated_writes += 1
+        try:
+            columns = flush_columns(flush)
+        except (AttributeError, TypeError) as exc:
+            self.stats.rejected += 1
+            raise SinkRejected(f"flush cannot be converted to rows: {exc}") from exc
+        rows = self._insert(
+            self._ingest_table, columns, INGEST_COLUMNS, _dedup_settings(token, self._client), token
+        )
+        self.stats.flushes_written += 1
+        self.stats.rows_written += rows
+
+    async def write_async(self, flush: Flush) -> None:
+        """:meth:`write` in a worker thread, for asyncio callers."""
+        await asyncio.to_thread(self.write, flush)
+
+    def write_raw(self, events: Sequence[WireEvent], dedup_token: str | None = None) -> int:
+        """Store raw events when ``raw_events`` is enabled; returns how many were written.
+
+        Pass the token of the flush (or of the source range) the events came from so a
+        re-delivery is deduplicated; without one the events are written as they come.
+        """
+        if not self._settings.raw_events or not events:
+            return 0
+        token = f"raw:{dedup_token}" if dedup_token is not None else None
+        try:
+            columns = raw_event_columns(events)
+        except (AttributeError, TypeError) as exc:
+            self.stats.rejected += 1
+            raise SinkRejected(f"raw events cannot be converted to rows: {exc}") from exc
+        written = self._insert(
+            self._raw_table, columns, RAW_COLUMNS, _dedup_settings(token, self._client), token
+        )
+        self.stats.raw_events_written += written
+        return written
+
+    def _check_alignment(self, flush: Flush) -> None:
+        for contribution in flush.scopes:
+            if _MINUTE_S % contribution.window_s:
+                if self.stats.misaligned_windows == 0:
+                    logger.warning(
+                        "window_s=%d does not divide 60: the 1m rollup will hold whole windows "
+                        "in their first minute (counted in stats.misaligned_windows)",
+                        contribution.window_s,
+                    )
+                self.stats.misaligned_windows += 1
+                return
+
+    def _backoff_s(self, attempt: int) -> float:
+        s = self._settings
+        ceiling = min(s.retry_backoff_max_s, s.retry_backoff_s * 2.0**attempt)
+        return ceiling * (0.5 + 0.5 * self._jitter())
+
+    def _insert(
+        self,
+        table: str,
+        columns: list[list[Any]],
+        column_names: Sequence[str],
+        settings: Mapping[str, Any],
+        token: str | None,
+    ) -> int:
+        attempts = self._settings.insert_retries + 1
+        for attempt in range(attempts):
+            try:
+                return self._client.insert_columns(table, columns, column_names, settings)
+            except SinkRejected:
+                self.stats.rejected += 1
+                raise
+            except SinkUnavailable as exc:
+                if attempt + 1 >= attempts:
+                    self.stats.gave_up += 1
+                    logger.warning(
+                        "insert into %s (token %s) failed %d times, giving up for now: %s",
+                        table,
+                        token,
+                        attempts,
+                        exc,
+                    )
+                    raise SinkUnavailable(
+                        f"insert into {table} failed {attempts} times; last error: {exc}"
+                    ) from exc
+                delay_s = self._backoff_s(attempt)
+                self.stats.retries += 1
+                logger.info(
+                    "insert into %s (token %s) failed (attempt %d/%d), retrying in %.2f s: %s",
+                    table,
+                    token,
+                    attempt + 1,
+                    attempts,
+                    delay_s,
+                    exc,
+                )
+                self._sleep(delay_s)
+        raise AssertionError("unreachable")  # pragma: no cover
