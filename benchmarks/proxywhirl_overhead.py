@@ -1,28 +1,33 @@
 """Added latency of the ProxyWhirl integration per proxied request, and the emit cost inside it.
 
-Three measurements, all against real components on loopback (the local forward proxy and
-target server of ``tests/support/proxies.py``, run in a child process so they do not compete for
-this process's GIL; ProxyWhirl 0.3.3; a real MetricsProducer whose in-process transport only
-counts envelopes):
+Everything runs against real components on loopback: the local forward proxy and target server
+of ``tests/support/proxies.py`` (in a child process, so they do not compete for this process's
+GIL), ProxyWhirl 0.3.3, and a real MetricsProducer whose in-process transport only counts.
 
-1. End to end, A/B: two identical rotators over the same local proxy, one instrumented, one
-   not, used in strict alternation (the pair's order flips each time), so both see the same
-   machine load. Per-request wall time (median, p90, p99) of each,
-   sync (``ProxyWhirl``) and async (``AsyncProxyWhirl``, one request at a time). The difference
-   of medians is the added latency; on 2 shared cores it is within noise of zero, which is
-   why (2) and (3) exist.
-2. Inside real instrumented requests: the time spent in the integration's own code before and
-   after ProxyWhirl's call (``_begin`` + ``_finish``), and in ``producer.emit()`` within it,
-   sampled with ``perf_counter_ns`` around each (timer overhead reported, not subtracted).
-3. The integration's full per-request CPU cost, isolated: an instrumented call against a stub
-   that does what ProxyWhirl does with our seams (asks the strategy, drives the ``auth=`` flow
-   with one response) minus the same stub called bare. This includes the ``auth`` wrapper,
-   which (2) cannot see.
+1. End to end, A/B: two identical rotators over the same local proxy, used in strict
+   alternation (the pair's order flips every time) so both see the same machine load. For each
+   request: wall time and this thread's CPU time (``thread_time_ns``, blind to preemption by
+   other processes, so less noisy). Scenarios, each against a plain rotator:
 
-ProxyWhirl's own loguru logging is disabled: it makes each request slower, so the percentages
-below are conservative (a smaller denominator).
+   * ``control``: another plain rotator (A/A): the noise floor;
+   * ``integration_sync`` / ``integration_async``: the rotator instrumented with ``instrument()``;
+   * ``reference_prometheus``: the rotator's ``get`` wrapped by a minimal hand-written wrapper
+     that records what ProxyWhirl users would otherwise record with prometheus-client
+     (labelled ``Counter.inc`` + ``Histogram.observe``): what any per-request instrumentation
+     costs inside a real request.
 
-Run: .venv/bin/python benchmarks/proxywhirl_overhead.py [--rounds N] [--per-round N]
+2. Inside real instrumented requests: time in the integration's own code before and after
+   ProxyWhirl's call (``_begin``, ``_finish``) and in ``producer.emit()`` within it, sampled with
+   ``perf_counter_ns`` (the sampling wrappers add their own cost; timer overhead reported).
+3. Isolated: the integration's CPU per call against a stub that does what ProxyWhirl does with
+   the seams (asks the strategy, drives the ``auth=`` flow once), minus the bare stub; best of
+   several blocks of ``thread_time_ns``. This is the hot-cache cost; (1) shows the cost in situ,
+   where caches are cold after ProxyWhirl's and httpx's own work.
+
+ProxyWhirl's loguru logging is disabled: it makes each request slower, so the percentages below
+are conservative (a smaller denominator).
+
+Run: .venv/bin/python benchmarks/proxywhirl_overhead.py [--pairs N] [--samples N]
 Writes benchmarks/results/proxywhirl_overhead.json.
 """
 
@@ -31,13 +36,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
+import os
 import platform
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +54,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the repository's packages
 
 import httpx  # noqa: E402
 from loguru import logger as loguru_logger  # noqa: E402
+from prometheus_client import CollectorRegistry, Counter, Histogram  # noqa: E402
 from proxywhirl import AsyncProxyWhirl, Proxy, ProxyWhirl  # noqa: E402
 from proxywhirl.retry import RetryPolicy  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
@@ -56,6 +64,8 @@ from producer.integrations.proxywhirl import Instrumentation, instrument  # noqa
 from tests.support.proxies import LabProxy  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "proxywhirl_overhead.json"
+FAST_RETRIES = RetryPolicy(base_delay=0.01)
+WARMUP = 200
 
 
 def _summary(samples_ns: list[int]) -> dict[str, float]:
@@ -75,8 +85,7 @@ def _summary(samples_ns: list[int]) -> dict[str, float]:
 
 
 class RemoteLab:
-    """The loopback lab in its own process (``python -m tests.support.proxies``), so the
-    proxy and target do not compete with the measured client for this process's GIL."""
+    """The loopback lab in its own process (``python -m tests.support.proxies``)."""
 
     def __init__(self) -> None:
         self._process = subprocess.Popen(
@@ -100,8 +109,7 @@ class RemoteLab:
         self._process.wait(timeout=30)
 
 
-def _proxy(lab: RemoteLab) -> Proxy:
-    healthy = lab.healthy
+def _proxy(healthy: LabProxy) -> Proxy:
     assert healthy.username is not None
     assert healthy.password is not None
     return Proxy(
@@ -114,17 +122,158 @@ def _proxy(lab: RemoteLab) -> Proxy:
     )
 
 
-def _producer(counter: list[int]) -> MetricsProducer:
-    def deliver(pool: str, payload: bytes) -> None:
-        counter[0] += 1
-
+def _producer() -> MetricsProducer:
     settings = ProducerSettings(
         source_host="bench-host",
         fleet_key="benchmark-fleet-key",
         max_buffer_events=1_000_000,
         close_at_exit=False,
     )
-    return MetricsProducer(settings, InProcessTransport(deliver))
+    return MetricsProducer(settings, InProcessTransport(lambda pool, payload: None))
+
+
+def _prometheus_wrapped(rotator: ProxyWhirl) -> None:
+    """What a hand-written prometheus-client instrumentation of ``get`` would do."""
+    registry = CollectorRegistry()
+    requests = Counter(
+        "bench_requests", "requests", ["pool", "region", "outcome"], registry=registry
+    )
+    latency = Histogram("bench_latency_seconds", "latency", ["pool", "region"], registry=registry)
+    original = rotator.get
+
+    @functools.wraps(original)
+    def get(url: str, **kwargs: Any) -> httpx.Response:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            response = original(url, **kwargs)
+            outcome = "success" if response.status_code < 400 else "http_error"
+            return response
+        finally:
+            requests.labels("bench", "DE", outcome).inc()
+            latency.labels("bench", "DE").observe(time.perf_counter() - started)
+
+    rotator.get = get  # type: ignore[method-assign]
+
+
+def _ab_sync(
+    first: Callable[[str], Any], second: Callable[[str], Any], url: str, pairs: int
+) -> dict[str, Any]:
+    for _ in range(WARMUP):
+        first(url)
+        second(url)
+    wall: tuple[list[int], list[int]] = ([], [])
+    cpu: tuple[list[int], list[int]] = ([], [])
+    clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
+    for i in range(pairs):
+        for side in (0, 1) if i % 2 else (1, 0):
+            call = first if side == 0 else second
+            t0, c0 = clock(), cpu_clock()
+            call(url)
+            cpu[side].append(cpu_clock() - c0)
+            wall[side].append(clock() - t0)
+    return _ab_report(wall, cpu)
+
+
+async def _ab_async(
+    first: Callable[[str], Awaitable[Any]],
+    second: Callable[[str], Awaitable[Any]],
+    url: str,
+    pairs: int,
+) -> dict[str, Any]:
+    for _ in range(WARMUP):
+        await first(url)
+        await second(url)
+    wall: tuple[list[int], list[int]] = ([], [])
+    cpu: tuple[list[int], list[int]] = ([], [])
+    clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
+    for i in range(pairs):
+        for side in (0, 1) if i % 2 else (1, 0):
+            call = first if side == 0 else second
+            t0, c0 = clock(), cpu_clock()
+            await call(url)
+            cpu[side].append(cpu_clock() - c0)
+            wall[side].append(clock() - t0)
+    return _ab_report(wall, cpu)
+
+
+def _ab_report(
+    wall: tuple[list[int], list[int]], cpu: tuple[list[int], list[int]]
+) -> dict[str, Any]:
+    plain_wall, other_wall = _summary(wall[0]), _summary(wall[1])
+    plain_cpu, other_cpu = _summary(cpu[0]), _summary(cpu[1])
+    added_wall = other_wall["p50_us"] - plain_wall["p50_us"]
+    added_cpu = other_cpu["p50_us"] - plain_cpu["p50_us"]
+    return {
+        "plain_wall": plain_wall,
+        "other_wall": other_wall,
+        "plain_cpu": plain_cpu,
+        "other_cpu": other_cpu,
+        "added_wall_p50_us": added_wall,
+        "added_wall_p50_percent": 100.0 * added_wall / plain_wall["p50_us"],
+        "added_cpu_p50_us": added_cpu,
+        "added_cpu_p50_percent_of_wall": 100.0 * added_cpu / plain_wall["p50_us"],
+    }
+
+
+def _median_of_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median over repeated A/B runs of each headline number (runs vary with load)."""
+    keys = (
+        "added_wall_p50_us",
+        "added_wall_p50_percent",
+        "added_cpu_p50_us",
+        "added_cpu_p50_percent_of_wall",
+    )
+    combined: dict[str, Any] = {key: statistics.median(run[key] for run in runs) for key in keys}
+    combined["plain_wall_p50_us"] = statistics.median(r["plain_wall"]["p50_us"] for r in runs)
+    combined["other_wall_p50_us"] = statistics.median(r["other_wall"]["p50_us"] for r in runs)
+    combined["plain_cpu_p50_us"] = statistics.median(r["plain_cpu"]["p50_us"] for r in runs)
+    combined["added_cpu_p50_us_each_run"] = [round(r["added_cpu_p50_us"], 1) for r in runs]
+    return combined
+
+
+def _plain(healthy: LabProxy) -> ProxyWhirl:
+    return ProxyWhirl(proxies=[_proxy(healthy)], retry_policy=FAST_RETRIES, bootstrap=False)
+
+
+def _end_to_end_sync(lab: RemoteLab, pairs: int) -> dict[str, Any]:
+    url = lab.target_url("/ok")
+    report: dict[str, Any] = {}
+    plain, control = _plain(lab.healthy), _plain(lab.healthy)
+    report["control"] = _ab_sync(plain.get, control.get, url, pairs)
+    instrumented = _plain(lab.healthy)
+    producer = _producer()
+    instrument(instrumented, producer, pool="bench")
+    report["integration_sync"] = _ab_sync(plain.get, instrumented.get, url, pairs)
+    producer.flush(timeout_s=30.0)
+    stats = producer.stats()
+    report["integration_sync"]["producer_emitted"] = stats.emitted
+    report["integration_sync"]["producer_rejected"] = stats.rejected
+    producer.close()
+    reference = _plain(lab.healthy)
+    _prometheus_wrapped(reference)
+    report["reference_prometheus"] = _ab_sync(plain.get, reference.get, url, pairs)
+    for rotator in (plain, control, instrumented, reference):
+        rotator.__exit__(None, None, None)
+    return report
+
+
+async def _end_to_end_async(lab: RemoteLab, pairs: int) -> dict[str, Any]:
+    url = lab.target_url("/ok")
+    producer = _producer()
+    plain = AsyncProxyWhirl(
+        proxies=[_proxy(lab.healthy)], retry_policy=FAST_RETRIES, bootstrap=False
+    )
+    measured = AsyncProxyWhirl(
+        proxies=[_proxy(lab.healthy)], retry_policy=FAST_RETRIES, bootstrap=False
+    )
+    async with plain, measured:
+        instrument(measured, producer, pool="bench")
+        report = await _ab_async(plain.get, measured.get, url, pairs)
+    await producer.aflush(timeout_s=30.0)
+    report["producer_emitted"] = producer.stats().emitted
+    producer.close()
+    return report
 
 
 class _Sampler:
@@ -145,9 +294,9 @@ class _Sampler:
         begin, finish = self._saved
         begin_ns, finish_ns = self.begin_ns, self.finish_ns
 
-        def timed_begin(handle: Instrumentation, kwargs: dict[str, Any]) -> Any:
+        def timed_begin(handle: Instrumentation, url: Any, kwargs: dict[str, Any]) -> Any:
             t0 = clock()
-            result = begin(handle, kwargs)
+            result = begin(handle, url, kwargs)
             begin_ns.append(clock() - t0)
             return result
 
@@ -176,97 +325,27 @@ class _Sampler:
 
         handle._producer = TimedEmitter()  # type: ignore[assignment]
 
+    def report(self) -> dict[str, Any]:
+        return {
+            "begin": _summary(self.begin_ns),
+            "finish": _summary(self.finish_ns),
+            "emit_within_finish": _summary(self.emit_ns),
+        }
 
-def _bench_sync(lab: RemoteLab, rounds: int, per_round: int) -> dict[str, Any]:
-    counter = [0]
-    producer = _producer(counter)
-    fast = RetryPolicy(base_delay=0.01)
-    plain = ProxyWhirl(proxies=[_proxy(lab)], retry_policy=fast, bootstrap=False)
-    measured = ProxyWhirl(proxies=[_proxy(lab)], retry_policy=fast, bootstrap=False)
-    handle = instrument(measured, producer, pool="bench")
+
+def _in_request(lab: RemoteLab, samples: int) -> dict[str, Any]:
     url = lab.target_url("/ok")
-    for rotator in (plain, measured):  # connections, clients and caches warm
-        for _ in range(50):
-            rotator.get(url)
-    handle.uninstrument()
-    off_ns: list[int] = []
-    on_ns: list[int] = []
-    clock = time.perf_counter_ns
+    producer = _producer()
+    rotator = _plain(lab.healthy)
+    for _ in range(WARMUP):
+        rotator.get(url)
     with _Sampler() as sampler:
-        handle = instrument(measured, producer, pool="bench")
-        sampler.time_emit(handle, producer)
-        for i in range(rounds * per_round):
-            order = [(plain, off_ns), (measured, on_ns)]
-            if i % 2:
-                order.reverse()
-            for rotator, samples in order:
-                t0 = clock()
-                rotator.get(url)
-                samples.append(clock() - t0)
-    producer.flush(timeout_s=30.0)
-    stats = producer.stats()
+        sampler.time_emit(instrument(rotator, producer, pool="bench"), producer)
+        for _ in range(samples):
+            rotator.get(url)
     producer.close()
-    plain.__exit__(None, None, None)
-    measured.__exit__(None, None, None)
-    return _report(off_ns, on_ns, sampler, stats.emitted, stats.rejected)
-
-
-async def _bench_async(lab: RemoteLab, rounds: int, per_round: int) -> dict[str, Any]:
-    counter = [0]
-    producer = _producer(counter)
-    fast = RetryPolicy(base_delay=0.01)
-    plain = AsyncProxyWhirl(proxies=[_proxy(lab)], retry_policy=fast, bootstrap=False)
-    measured = AsyncProxyWhirl(proxies=[_proxy(lab)], retry_policy=fast, bootstrap=False)
-    url = lab.target_url("/ok")
-    async with plain, measured:
-        handle = instrument(measured, producer, pool="bench")
-        for rotator in (plain, measured):
-            for _ in range(50):
-                await rotator.get(url)
-        handle.uninstrument()
-        off_ns: list[int] = []
-        on_ns: list[int] = []
-        clock = time.perf_counter_ns
-        with _Sampler() as sampler:
-            handle = instrument(measured, producer, pool="bench")
-            sampler.time_emit(handle, producer)
-            for i in range(rounds * per_round):
-                order = [(plain, off_ns), (measured, on_ns)]
-                if i % 2:
-                    order.reverse()
-                for rotator, samples in order:
-                    t0 = clock()
-                    await rotator.get(url)
-                    samples.append(clock() - t0)
-    await producer.aflush(timeout_s=30.0)
-    stats = producer.stats()
-    producer.close()
-    return _report(off_ns, on_ns, sampler, stats.emitted, stats.rejected)
-
-
-def _report(
-    off_ns: list[int], on_ns: list[int], sampler: _Sampler, emitted: int, rejected: int
-) -> dict[str, Any]:
-    off, on = _summary(off_ns), _summary(on_ns)
-    begin, finish, emit = (
-        _summary(sampler.begin_ns),
-        _summary(sampler.finish_ns),
-        _summary(sampler.emit_ns),
-    )
-    own_p50_us = begin["p50_us"] + finish["p50_us"]
-    return {
-        "request_off": off,
-        "request_on": on,
-        "added_p50_us": on["p50_us"] - off["p50_us"],
-        "added_p50_percent": 100.0 * (on["p50_us"] - off["p50_us"]) / off["p50_us"],
-        "in_request_begin": begin,
-        "in_request_finish": finish,
-        "in_request_emit": emit,
-        "in_request_begin_plus_finish_p50_us": own_p50_us,
-        "in_request_begin_plus_finish_percent_of_p50_request": 100.0 * own_p50_us / off["p50_us"],
-        "producer_emitted": emitted,
-        "producer_rejected": rejected,
-    }
+    rotator.__exit__(None, None, None)
+    return sampler.report()
 
 
 class _StubRotator(ProxyWhirl):
@@ -274,10 +353,8 @@ class _StubRotator(ProxyWhirl):
 
     def __init__(self, proxy: Proxy) -> None:
         super().__init__(proxies=[proxy], bootstrap=False)
-        self._response = httpx.Response(
-            200, content=b"ok", request=httpx.Request("GET", "http://t/")
-        )
         self._request = httpx.Request("GET", "http://t/")
+        self._response = httpx.Response(200, content=b"ok", request=self._request)
 
     def get(self, url: str, **kwargs: Any) -> httpx.Response:
         self.strategy.select(self.pool)
@@ -290,34 +367,72 @@ class _StubRotator(ProxyWhirl):
         return self._response
 
 
-def _bench_isolated(lab: RemoteLab, calls: int) -> dict[str, Any]:
-    counter = [0]
-    producer = _producer(counter)
-    bare = _StubRotator(_proxy(lab))
-    instrumented = _StubRotator(_proxy(lab))
-    instrument(instrumented, producer, pool="bench")
-    clock = time.perf_counter_ns
-
-    def run(call: Callable[[str], Any]) -> list[int]:
-        samples = [0] * calls
-        for i in range(calls):
-            t0 = clock()
+def _cpu_per_call_ns(call: Callable[[str], Any], calls: int, blocks: int = 7) -> float:
+    best = []
+    for _ in range(blocks):
+        started = time.thread_time_ns()
+        for _ in range(calls):
             call("http://t/")
-            samples[i] = clock() - t0
-        return samples
+        best.append((time.thread_time_ns() - started) / calls)
+    return min(best)
 
-    run(bare.get)
-    run(instrumented.get)
-    bare_ns, on_ns = run(bare.get), run(instrumented.get)
-    producer.flush(timeout_s=30.0)
+
+def _isolated(healthy: LabProxy, calls: int) -> dict[str, Any]:
+    producer = _producer()
+    bare = _StubRotator(_proxy(healthy))
+    instrumented = _StubRotator(_proxy(healthy))
+    instrument(instrumented, producer, pool="bench")
+    bare_ns = _cpu_per_call_ns(bare.get, calls)
+    on_ns = _cpu_per_call_ns(instrumented.get, calls)
+    pid = producer.proxy_id("203.0.113.9:3128")
+
+    def emit_only(url: str) -> None:
+        producer.emit(
+            pool="bench",
+            region="DE",
+            proxy_id=pid,
+            outcome="success",
+            latency_ms=1.5,
+            status_code=200,
+            bytes_in=25,
+        )
+
+    emit_ns = _cpu_per_call_ns(emit_only, calls)
     producer.close()
-    b, o = _summary(bare_ns), _summary(on_ns)
     return {
-        "stub_bare": b,
-        "stub_instrumented": o,
-        "integration_cost_p50_us": o["p50_us"] - b["p50_us"],
-        "integration_cost_mean_us": o["mean_us"] - b["mean_us"],
+        "stub_bare_cpu_us": bare_ns / 1000,
+        "stub_instrumented_cpu_us": on_ns / 1000,
+        "integration_cpu_us": (on_ns - bare_ns) / 1000,
+        "emit_cpu_us": emit_ns / 1000,
     }
+
+
+def _print(report: dict[str, Any]) -> None:
+    print(f"timer overhead (median): {report['timer_overhead_ns_median']:.0f} ns")
+    print(
+        f"{'end to end, median of runs':<28}{'plain us':>9}{'cpu us':>8}{'added wall':>12}"
+        f"{'added cpu':>11}"
+    )
+    for name, r in report["end_to_end"].items():
+        print(
+            f"{name:<28}{r['plain_wall_p50_us']:>9.0f}{r['plain_cpu_p50_us']:>8.0f}"
+            f"{r['added_wall_p50_us']:>+9.1f} us{r['added_cpu_p50_us']:>+8.1f} us"
+            f"  ({r['added_wall_p50_percent']:+.2f}% wall, "
+            f"{r['added_cpu_p50_percent_of_wall']:+.2f}% as cpu; runs "
+            f"{r['added_cpu_p50_us_each_run']})"
+        )
+    inside = report["in_request"]
+    print(
+        "inside instrumented requests (p50): "
+        f"begin {inside['begin']['p50_us']:.1f} us, finish {inside['finish']['p50_us']:.1f} us "
+        f"(of which emit {inside['emit_within_finish']['p50_us']:.1f} us)"
+    )
+    iso = report["isolated"]
+    print(
+        f"isolated, hot caches (cpu per call): integration {iso['integration_cpu_us']:.1f} us "
+        f"(stub {iso['stub_bare_cpu_us']:.1f} -> {iso['stub_instrumented_cpu_us']:.1f}), "
+        f"emit alone {iso['emit_cpu_us']:.2f} us"
+    )
 
 
 def _timer_overhead_ns() -> float:
@@ -331,9 +446,10 @@ def _timer_overhead_ns() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=20, help="x per-round = request pairs")
-    parser.add_argument("--per-round", type=int, default=100)
-    parser.add_argument("--isolated-calls", type=int, default=50_000)
+    parser.add_argument("--pairs", type=int, default=1500, help="request pairs per A/B run")
+    parser.add_argument("--reps", type=int, default=3, help="runs of every A/B scenario")
+    parser.add_argument("--samples", type=int, default=2000, help="sampled instrumented requests")
+    parser.add_argument("--isolated-calls", type=int, default=20_000)
     ns = parser.parse_args()
     loguru_logger.disable("proxywhirl")
     report: dict[str, Any] = {
@@ -341,54 +457,25 @@ def main() -> None:
         "machine": platform.machine(),
         "proxywhirl_logging": "disabled (conservative: cheaper requests, larger percentages)",
         "timer_overhead_ns_median": _timer_overhead_ns(),
-        "rounds": ns.rounds,
-        "requests_per_round_per_side": ns.per_round,
+        "pairs": ns.pairs,
+        "load_average_before": list(os.getloadavg()),
     }
     lab = RemoteLab()
     try:
-        report["sync"] = _bench_sync(lab, ns.rounds, ns.per_round)
-        report["async"] = asyncio.run(_bench_async(lab, ns.rounds, ns.per_round))
-        report["isolated"] = _bench_isolated(lab, ns.isolated_calls)
+        runs: dict[str, list[dict[str, Any]]] = {}
+        for _ in range(ns.reps):
+            sync_runs = _end_to_end_sync(lab, ns.pairs)
+            sync_runs["integration_async"] = asyncio.run(_end_to_end_async(lab, ns.pairs))
+            for name, run in sync_runs.items():
+                runs.setdefault(name, []).append(run)
+        report["end_to_end_runs"] = runs
+        report["end_to_end"] = {name: _median_of_runs(r) for name, r in runs.items()}
+        report["in_request"] = _in_request(lab, ns.samples)
+        report["isolated"] = _isolated(lab.healthy, ns.isolated_calls)
     finally:
         lab.close()
-    iso = report["isolated"]
-    for mode in ("sync", "async"):
-        report[mode]["isolated_cost_percent_of_p50_request"] = (
-            100.0 * iso["integration_cost_p50_us"] / report[mode]["request_off"]["p50_us"]
-        )
-
-    print(f"timer overhead (median): {report['timer_overhead_ns_median']:.0f} ns")
-    print(f"{'per request':<34}{'p50 us':>10}{'p90 us':>10}{'p99 us':>10}{'mean us':>10}")
-    for mode in ("sync", "async"):
-        for key in (
-            "request_off",
-            "request_on",
-            "in_request_begin",
-            "in_request_finish",
-            "in_request_emit",
-        ):
-            r = report[mode][key]
-            print(
-                f"{mode + ' ' + key:<34}{r['p50_us']:>10.1f}{r['p90_us']:>10.1f}"
-                f"{r['p99_us']:>10.1f}{r['mean_us']:>10.1f}"
-            )
-    for key in ("stub_bare", "stub_instrumented"):
-        r = iso[key]
-        print(
-            f"{'isolated ' + key:<34}{r['p50_us']:>10.1f}{r['p90_us']:>10.1f}"
-            f"{r['p99_us']:>10.1f}{r['mean_us']:>10.1f}"
-        )
-    for mode in ("sync", "async"):
-        r = report[mode]
-        print(
-            f"{mode}: end-to-end added p50 {r['added_p50_us']:+.1f} us "
-            f"({r['added_p50_percent']:+.2f}%, noise-bound); own code in the request "
-            f"{r['in_request_begin_plus_finish_p50_us']:.1f} us "
-            f"({r['in_request_begin_plus_finish_percent_of_p50_request']:.2f}%), of which emit "
-            f"p50 {r['in_request_emit']['p50_us']:.1f} us; isolated full cost "
-            f"{iso['integration_cost_p50_us']:.1f} us "
-            f"({r['isolated_cost_percent_of_p50_request']:.2f}% of a p50 request)"
-        )
+    report["load_average_after"] = list(os.getloadavg())
+    _print(report)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")

@@ -116,6 +116,7 @@ def main() -> None:
                 start_ms, end_ms, "1h", pool="pool-7", region="region-3"
             ),
             "fleet_range_totals_90d": lambda: q.range_totals(start_ms, end_ms, "1h"),
+            "fleet_range_totals_90d_from_1d": lambda: q.range_totals(start_ms, end_ms, "1d"),
             "fleet_daily_p95_90d": lambda: q.percentiles(
                 start_ms, end_ms, (0.95,), "1d", by_scope=False
             ),

@@ -29,13 +29,22 @@ def _overrides(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from stream_app.alerting.errors import RulesFileError
+    from stream_app.alerting.settings import AlertingSettings
     from stream_app.embedded.demo import run_demo
     from stream_app.embedded.settings import EmbeddedSettings
     from stream_app.storage.settings import StorageSettings
 
     settings = EmbeddedSettings(**_overrides(args, ["data_dir", "duration_s", "scenario", "seed"]))
     storage = StorageSettings(data_dir=settings.data_dir)
-    asyncio.run(run_demo(settings, storage))
+    alerting = AlertingSettings(data_dir=settings.data_dir, **_overrides(args, ["rules_file"]))
+    try:
+        asyncio.run(run_demo(settings, storage, alerting=alerting))
+    except RulesFileError as exc:
+        print(f"proxywhirl-metrics: invalid rules file {exc.path}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -87,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, help="where history is kept (default ./data)")
     demo.add_argument("--scenario", type=Path, help="fleet scenario YAML")
     demo.add_argument("--seed", type=int, help="simulator seed")
+    demo.add_argument(
+        "--rules", dest="rules_file", type=Path, help="alert rules YAML (default: demo rules)"
+    )
     demo.set_defaults(handler=_cmd_demo)
 
     migrate = commands.add_parser("migrate", help="apply (or roll back) ClickHouse migrations")

@@ -1,14 +1,16 @@
 """Observe every attempt of one logical request through httpx's ``auth=`` argument.
 
 ProxyWhirl passes extra keyword arguments through to ``httpx.Client.request`` on every attempt,
-so an :class:`ObservingAuth` given as ``auth=`` sees each attempt start, each request it sends
+so a :class:`RequestObserver` given as ``auth=`` sees each attempt start, each request it sends
 and each response it receives, for the sync and the async client alike. It wraps the user's
 own ``auth=`` (a tuple, a callable or an ``httpx.Auth``, converted the way httpx does) and
 delegates the whole flow to it unchanged; without one it applies, like httpx, Basic auth from
 credentials in the request URL.
 
-The observation itself cannot fail the request: a :class:`RequestRecord` only sets attributes,
-and what could raise (reading a body size, a header) is guarded.
+One observer is created per logical request and is also that request's record (the proxy the
+strategy chose is written into it). It is on the request path, so it is one plain object
+with few calls; what could raise (reading a body size) is guarded, so observing cannot fail the
+request.
 """
 
 from __future__ import annotations
@@ -18,51 +20,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["ObservingAuth", "RequestRecord", "build_user_auth"]
-
-
-class RequestRecord:
-    """What one logical request did: the proxy chosen, attempts sent, responses received."""
-
-    __slots__ = ("attempts", "bytes_out", "proxy", "proxy_status_error", "responses", "status")
-
-    def __init__(self) -> None:
-        self.proxy: Any = None
-        self.attempts = 0
-        self.status: int | None = None
-        self.proxy_status_error = False
-        self.responses: list[httpx.Response] = []
-        self.bytes_out = 0
-
-    def begin_attempt(self) -> None:
-        """A new attempt starts: it has received no response yet."""
-        self.attempts += 1
-        self.status = None
-        self.proxy_status_error = False
-
-    def on_request(self, request: httpx.Request) -> None:
-        try:
-            self.bytes_out += len(request.content)
-        except httpx.RequestNotRead:  # a streamed body: trust its declared length, if any
-            length = request.headers.get("content-length", "")
-            if length.isdigit():
-                self.bytes_out += int(length)
-
-    def on_response(self, response: httpx.Response) -> None:
-        status = response.status_code
-        self.status = status
-        self.responses.append(response)
-        if status >= 500:
-            # RFC 9209: a proxy that generated the error itself says so in Proxy-Status.
-            value = response.headers.get("proxy-status")
-            self.proxy_status_error = value is not None and "error=" in value.lower()
-
-    def bytes_in(self) -> int:
-        """Response body bytes downloaded over all attempts (as sent, before decoding)."""
-        responses = self.responses
-        if len(responses) == 1:
-            return responses[0].num_bytes_downloaded
-        return sum(response.num_bytes_downloaded for response in responses)
+__all__ = ["RequestObserver", "build_user_auth"]
 
 
 def build_user_auth(auth: Any) -> httpx.Auth | None:
@@ -101,29 +59,79 @@ def _url_auth(request: httpx.Request) -> httpx.Auth | None:
     return None
 
 
-class ObservingAuth(httpx.Auth):
-    """An ``httpx.Auth`` that records into a :class:`RequestRecord` and delegates to ``inner``."""
+class RequestObserver(httpx.Auth):
+    """An ``httpx.Auth`` that records what one logical request did, delegating to ``inner``.
 
-    def __init__(self, inner: httpx.Auth | None, record: RequestRecord) -> None:
+    ``proxy`` is set by the strategy wrapper; ``attempts`` counts auth flows started (one per
+    ProxyWhirl attempt); ``status``/``proxy_status_error`` describe the response the current
+    attempt received (reset when an attempt starts); ``bytes_out`` sums request bodies sent.
+    """
+
+    # Class-level defaults: a request that is never retried writes only what changes.
+    proxy: Any = None
+    attempts = 0
+    status: int | None = None
+    proxy_status_error = False
+    bytes_out = 0
+    _last_response: httpx.Response | None = None
+    _earlier_bytes_in = 0
+
+    def __init__(self, inner: httpx.Auth | None, url_may_have_credentials: bool) -> None:
         self._inner = inner
-        self._record = record
+        self._url_auth = url_may_have_credentials and inner is None
+
+    def _begin_attempt(self) -> None:
+        self.attempts += 1
+        self.status = None
+        self.proxy_status_error = False
+
+    def _on_request(self, request: httpx.Request) -> None:
+        try:
+            self.bytes_out += len(request.content)
+        except httpx.RequestNotRead:  # a streamed body: trust its declared length, if any
+            length = request.headers.get("content-length", "")
+            if length.isdigit():
+                self.bytes_out += int(length)
+
+    def _on_response(self, response: httpx.Response) -> None:
+        status = response.status_code
+        self.status = status
+        previous = self._last_response
+        if previous is not None:  # its body was read before this one was requested
+            self._earlier_bytes_in += previous.num_bytes_downloaded
+        self._last_response = response
+        if status >= 500:
+            # RFC 9209: a proxy that generated the error itself says so in Proxy-Status.
+            value = response.headers.get("proxy-status")
+            self.proxy_status_error = value is not None and "error=" in value.lower()
+
+    def bytes_in(self) -> int:
+        """Response body bytes downloaded over all attempts (as sent, before decoding)."""
+        last = self._last_response
+        if last is None:
+            return self._earlier_bytes_in
+        return self._earlier_bytes_in + last.num_bytes_downloaded
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
-        record = self._record
-        record.begin_attempt()
-        inner = self._inner if self._inner is not None else _url_auth(request)
+        self._begin_attempt()
+        inner = self._inner if not self._url_auth else _url_auth(request)
         if inner is None:
-            record.on_request(request)
+            # The common case, kept flat: it runs inside every request.
+            self._on_request(request)
             response = yield request
-            record.on_response(response)
+            if self._last_response is None and response.status_code < 500:
+                self.status = response.status_code
+                self._last_response = response
+            else:
+                self._on_response(response)
             return
         flow = inner.sync_auth_flow(request)
         try:
             next_request = next(flow)
             while True:
-                record.on_request(next_request)
+                self._on_request(next_request)
                 response = yield next_request
-                record.on_response(response)
+                self._on_response(response)
                 try:
                     next_request = flow.send(response)
                 except StopIteration:
@@ -134,21 +142,20 @@ class ObservingAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        record = self._record
-        record.begin_attempt()
-        inner = self._inner if self._inner is not None else _url_auth(request)
+        self._begin_attempt()
+        inner = self._inner if not self._url_auth else _url_auth(request)
         if inner is None:
-            record.on_request(request)
+            self._on_request(request)
             response = yield request
-            record.on_response(response)
+            self._on_response(response)
             return
         flow = inner.async_auth_flow(request)
         try:
             next_request = await flow.__anext__()
             while True:
-                record.on_request(next_request)
+                self._on_request(next_request)
                 response = yield next_request
-                record.on_response(response)
+                self._on_response(response)
                 try:
                     next_request = await flow.asend(response)
                 except StopAsyncIteration:

@@ -1,15 +1,14 @@
 """The handle of one instrumented ProxyWhirl rotator: request wrappers and event emission.
 
 See :mod:`producer.integrations.proxywhirl` for what is instrumented and why. Each wrapped call
-runs ``_begin`` (a :class:`~producer.integrations.httpx_observer.RequestRecord`, the ``auth=``
-observer, the context variable the strategy wrapper writes the chosen proxy into), ProxyWhirl's
-own method, then ``_finish`` (outcome, labels, one ``emit()``). ``_begin`` and ``_finish`` never
-raise: their failures are counted and logged (rate-limited, exception type only).
+runs ``_begin`` (a :class:`~producer.integrations.httpx_observer.RequestObserver`, passed as
+``auth=`` and put in the context variable the strategy wrapper writes the proxy into), then
+ProxyWhirl's own method, then ``_finish`` (outcome, labels, one ``emit()``). ``_begin`` and
+``_finish`` never raise: their failures are counted and logged (rate-limited, type only).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import threading
@@ -22,7 +21,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from producer.integrations.httpx_observer import ObservingAuth, RequestRecord, build_user_auth
+from producer.integrations.httpx_observer import RequestObserver, build_user_auth
 from producer.integrations.proxywhirl_labels import ProxyLabeler, target_domain
 from producer.integrations.proxywhirl_outcomes import classify
 from producer.integrations.proxywhirl_settings import ProxyWhirlSettings
@@ -84,7 +83,8 @@ class InstrumentationStats:
     """Proxies whose URL gave no usable address (no proxy id)."""
 
 
-_Begun = tuple[RequestRecord, dict[str, Any], Token[RequestRecord | None], int]
+_Begun = tuple[RequestObserver, Token[RequestObserver | None], int]
+_SUCCESS = Outcome.SUCCESS
 
 REGISTRY: weakref.WeakKeyDictionary[Any, Instrumentation] = weakref.WeakKeyDictionary()
 REGISTRY_LOCK = threading.Lock()
@@ -193,11 +193,11 @@ class Instrumentation:
 
         @functools.wraps(original)
         def instrumented(url: Any, *args: Any, **kwargs: Any) -> Any:
-            begun = begin(kwargs)
+            begun = begin(url, kwargs)
             if begun is None:
                 return original(url, *args, **kwargs)
             try:
-                response = original(url, *args, **begun[1])
+                response = original(url, *args, **kwargs)
             except BaseException as exc:
                 finish(begun, url, None, exc)
                 raise
@@ -211,11 +211,11 @@ class Instrumentation:
 
         @functools.wraps(original)
         async def instrumented(url: Any, *args: Any, **kwargs: Any) -> Any:
-            begun = begin(kwargs)
+            begun = begin(url, kwargs)
             if begun is None:
                 return await original(url, *args, **kwargs)
             try:
-                response = await original(url, *args, **begun[1])
+                response = await original(url, *args, **kwargs)
             except BaseException as exc:
                 finish(begun, url, None, exc)
                 raise
@@ -224,26 +224,30 @@ class Instrumentation:
 
         return instrumented
 
-    def _begin(self, kwargs: dict[str, Any]) -> _Begun | None:
-        """Prepare one request; ``None`` (call ProxyWhirl untouched) if inactive or failing."""
+    def _begin(self, url: Any, kwargs: dict[str, Any]) -> _Begun | None:
+        """Prepare one request: ``kwargs`` (the wrapper's own dict) gets the observer as
+        ``auth=``. ``None`` (call ProxyWhirl untouched) when inactive or failing."""
         if not self._active:
             return None
         try:
             if self._rotator.strategy is not self._strategy:
                 self._install_strategy()
-            record = RequestRecord()
-            call_kwargs = dict(kwargs)
+            user_auth = kwargs.get("auth")
             try:
-                user_auth = build_user_auth(kwargs.get("auth"))
-            except TypeError:
-                pass  # httpx refuses this auth value itself: leave it for the user to see
+                inner = None if user_auth is None else build_user_auth(user_auth)
+            except TypeError:  # httpx refuses this value itself: leave it for the user to see
+                observed = False
+                inner = None
             else:
-                call_kwargs["auth"] = ObservingAuth(user_auth, record)
-            token = CURRENT_REQUEST.set(record)
+                observed = True
+            observer = RequestObserver(inner, not isinstance(url, str) or "@" in url)
+            token = CURRENT_REQUEST.set(observer)
         except Exception as exc:
             self._internal_error("begin", exc)
             return None
-        return record, call_kwargs, token, time.perf_counter_ns()
+        if observed:
+            kwargs["auth"] = observer
+        return observer, token, time.perf_counter_ns()
 
     def _finish(
         self,
@@ -252,29 +256,38 @@ class Instrumentation:
         response: httpx.Response | None,
         error: BaseException | None,
     ) -> None:
-        """Emit the request's event. Never raises."""
+        """Emit the request's event. Never raises. On the request path: kept flat."""
         end_ns = time.perf_counter_ns()
-        record, _kwargs, token, start_ns = begun
-        # A coroutine closed by the GC finishes in another context: nothing to undo there.
-        with contextlib.suppress(ValueError):
+        observer, token, start_ns = begun
+        try:  # noqa: SIM105 - no context manager on the request path
             CURRENT_REQUEST.reset(token)
+        except ValueError:
+            pass  # a coroutine closed by the GC finishes in another context: nothing to undo
         try:
-            status = response.status_code if response is not None else record.status
-            outcome = classify(
-                error,
-                status=status,
-                proxy_status_error=record.proxy_status_error,
-                attempts=record.attempts,
-            )
-            proxy = record.proxy
-            if proxy is None and record.attempts:
+            attempts = observer.attempts
+            if response is not None and error is None:
+                status: int | None = response.status_code
+                if status is not None and status < 400:
+                    outcome = _SUCCESS
+                else:
+                    outcome = classify(
+                        None, status=status, proxy_status_error=observer.proxy_status_error
+                    )
+                bytes_in = observer.bytes_in() if attempts else response.num_bytes_downloaded
+            else:
+                status = observer.status
+                outcome = classify(
+                    error,
+                    status=status,
+                    proxy_status_error=observer.proxy_status_error,
+                    attempts=attempts,
+                )
+                bytes_in = observer.bytes_in()
+            proxy = observer.proxy
+            if proxy is None and attempts:
                 with self._lock:
                     self._unknown_proxy += 1
             labels = self._labeler.labels(proxy)
-            if record.responses or response is None:
-                bytes_in = record.bytes_in()
-            else:
-                bytes_in = response.num_bytes_downloaded
             accepted = self._producer.emit(
                 pool=labels.pool,
                 region=labels.region,
@@ -283,8 +296,8 @@ class Instrumentation:
                 latency_ms=(end_ns - start_ns) / 1e6,
                 status_code=status if status is not None and 100 <= status <= 599 else None,
                 bytes_in=bytes_in,
-                bytes_out=record.bytes_out,
-                attempts=min(max(record.attempts, 1), 1000),
+                bytes_out=observer.bytes_out,
+                attempts=attempts if 1 <= attempts <= 1000 else (1 if attempts < 1 else 1000),
                 target_domain=target_domain(url) if self._include_domain else None,
             )
             if not accepted:

@@ -34,6 +34,7 @@ __all__ = ["ProxyLabeler", "ProxyLabels", "proxy_address", "target_domain"]
 _UNSAFE_LABEL_CHARS = re.compile(r"[^A-Za-z0-9_.:-]+")
 _LABEL_EDGE_CHARS = "-_.:"
 MAX_LABEL_CHARS = 64
+_NO_TAGS: frozenset[Any] = frozenset()
 
 
 class ProxyLabels(NamedTuple):
@@ -94,7 +95,9 @@ class ProxyLabeler:
     def __init__(self, settings: ProxyWhirlSettings, proxy_id: Callable[[str], str]) -> None:
         self._settings = settings
         self._proxy_id = proxy_id
-        self._cache: dict[Any, tuple[tuple[Any, ...], ProxyLabels]] = {}
+        # id(proxy) -> (proxy, url, region, country, tags, labels); the proxy itself is kept so
+        # an id reused by another object cannot match.
+        self._cache: dict[int, tuple[Any, Any, Any, Any, frozenset[Any], ProxyLabels]] = {}
         self.default = ProxyLabels(settings.pool, settings.region, None)
         self.invalid_labels = 0
         """Tag, region or country values skipped because they were not valid, safe labels."""
@@ -105,27 +108,31 @@ class ProxyLabeler:
         """The labels of ``proxy`` (a ``proxywhirl.Proxy``); ``default`` when it is ``None``."""
         if proxy is None:
             return self.default
-        tags = getattr(proxy, "tags", None)
-        fingerprint = (
-            getattr(proxy, "url", None),
-            getattr(proxy, "region", None),
-            getattr(proxy, "country_code", None),
-            frozenset(tags) if tags else None,
-        )
-        key = getattr(proxy, "id", None) or id(proxy)
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] == fingerprint:
-            return cached[1]
-        labels = self._compute(fingerprint)
+        url = getattr(proxy, "url", None)
+        region = getattr(proxy, "region", None)
+        country = getattr(proxy, "country_code", None)
+        tags = getattr(proxy, "tags", None) or _NO_TAGS
+        cached = self._cache.get(id(proxy))
+        # The request path: compare in place (a frozenset equals a set with the same items).
+        if (
+            cached is not None
+            and cached[0] is proxy
+            and cached[1] == url
+            and cached[2] == region
+            and cached[3] == country
+            and cached[4] == tags
+        ):
+            return cached[5]
+        frozen_tags = frozenset(tags)
+        labels = self._compute(url, region, country, frozen_tags)
         if len(self._cache) >= self._settings.label_cache_size:
             self._cache.clear()
-        self._cache[key] = (fingerprint, labels)
+        self._cache[id(proxy)] = (proxy, url, region, country, frozen_tags, labels)
         return labels
 
-    def _compute(self, fingerprint: tuple[Any, ...]) -> ProxyLabels:
-        url, region, country, tags = fingerprint
+    def _compute(self, url: Any, region: Any, country: Any, tags: frozenset[Any]) -> ProxyLabels:
         settings = self._settings
-        tag_list: list[str] = sorted(t for t in tags or () if isinstance(t, str))
+        tag_list: list[str] = sorted(t for t in tags if isinstance(t, str))
         pool = self._first_label(
             "pool",
             [

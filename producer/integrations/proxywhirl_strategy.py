@@ -4,7 +4,7 @@ ProxyWhirl returns a plain ``httpx.Response`` that does not say which proxy serv
 rotation strategy is the one public seam that sees the choice: the rotator asks it to
 ``select`` a proxy for every request. :class:`ObservedStrategy` wraps the user's strategy
 (installed with ``set_strategy()``), delegates every call and attribute to it unchanged, and
-records the selected proxy into the :class:`~producer.integrations.httpx_observer.RequestRecord`
+records the selected proxy into the :class:`~producer.integrations.httpx_observer.RequestObserver`
 of the request in progress, found in a context variable (per thread, and per asyncio task).
 
 It reports the wrapped strategy's class as its own ``__class__``, so code that inspects
@@ -17,14 +17,14 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
-from producer.integrations.httpx_observer import RequestRecord
+from producer.integrations.httpx_observer import RequestObserver
 
 __all__ = ["CURRENT_REQUEST", "ObservedStrategy"]
 
-CURRENT_REQUEST: ContextVar[RequestRecord | None] = ContextVar(
+CURRENT_REQUEST: ContextVar[RequestObserver | None] = ContextVar(
     "proxywhirl_metrics_request", default=None
 )
-"""The record of the instrumented request running in this thread or task, if any."""
+"""The observer of the instrumented request running in this thread or task, if any."""
 
 
 class ObservedStrategy:

@@ -217,8 +217,11 @@ class RulesFileWatcher:
             self._task = asyncio.create_task(self.run(), name="rules-file-watcher")
 
     async def stop(self) -> None:
+        """Stop polling; an audit still due (cut short by the stop) is written first."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._audit_due:
+            await self._flush_audit()

@@ -8,12 +8,16 @@ up to the same totals in any order, which is what makes idempotent partial write
 
 from __future__ import annotations
 
+import math
+
 from schemas.aggregates import LatencyHistogram, Scope, WindowAggregate
 from schemas.events import Outcome
 from schemas.latency_buckets import bucket_key
 from schemas.wire import WireEvent
 
 _SUCCESS = Outcome.SUCCESS
+_INF = math.inf
+_NEG_INF = -math.inf
 _STATUS_CLASSES = {100: "1xx", 200: "2xx", 300: "3xx", 400: "4xx", 500: "5xx"}
 
 
@@ -50,8 +54,8 @@ class Accumulator:
         self.status_classes: dict[str, int] = {}
         self.latency_buckets: dict[int, int] = {}
         self.latency_sum_ms = 0.0
-        self.latency_min_ms = float("inf")
-        self.latency_max_ms = float("-inf")
+        self.latency_min_ms = _INF
+        self.latency_max_ms = _NEG_INF
         self.bytes_in = 0
         self.bytes_out = 0
         self.attempts = 0
@@ -88,20 +92,58 @@ class Accumulator:
         """Add ``other`` into this accumulator (associative and commutative)."""
         self.requests += other.requests
         self.successes += other.successes
-        for name, count in other.outcomes.items():
-            self.outcomes[name] = self.outcomes.get(name, 0) + count
-        for name, count in other.status_classes.items():
-            self.status_classes[name] = self.status_classes.get(name, 0) + count
-        for key, count in other.latency_buckets.items():
-            self.latency_buckets[key] = self.latency_buckets.get(key, 0) + count
+        # The three count maps, inlined (this runs per proxy per flush): copy into an empty map,
+        # add key by key otherwise.
+        outcomes = self.outcomes
+        if outcomes:
+            get = outcomes.get
+            for name, count in other.outcomes.items():
+                outcomes[name] = get(name, 0) + count
+        else:
+            self.outcomes = dict(other.outcomes)
+        classes = self.status_classes
+        if classes:
+            get = classes.get
+            for name, count in other.status_classes.items():
+                classes[name] = get(name, 0) + count
+        else:
+            self.status_classes = dict(other.status_classes)
+        buckets = self.latency_buckets
+        if buckets:
+            get_count = buckets.get
+            for key, count in other.latency_buckets.items():
+                buckets[key] = get_count(key, 0) + count
+        else:
+            self.latency_buckets = dict(other.latency_buckets)
         self.latency_sum_ms += other.latency_sum_ms
-        self.latency_min_ms = min(self.latency_min_ms, other.latency_min_ms)
-        self.latency_max_ms = max(self.latency_max_ms, other.latency_max_ms)
+        if other.latency_min_ms < self.latency_min_ms:
+            self.latency_min_ms = other.latency_min_ms
+        if other.latency_max_ms > self.latency_max_ms:
+            self.latency_max_ms = other.latency_max_ms
         self.bytes_in += other.bytes_in
         self.bytes_out += other.bytes_out
         self.attempts += other.attempts
-        self.proxies |= other.proxies
+        if other.proxies:
+            self.proxies |= other.proxies
         self.late_events += other.late_events
+
+    def copy(self) -> Accumulator:
+        """An independent accumulator with the same contents."""
+        acc = Accumulator.__new__(Accumulator)
+        acc.requests = self.requests
+        acc.successes = self.successes
+        acc.outcomes = dict(self.outcomes)
+        acc.status_classes = dict(self.status_classes)
+        acc.latency_buckets = dict(self.latency_buckets)
+        acc.latency_sum_ms = self.latency_sum_ms
+        acc.latency_min_ms = self.latency_min_ms
+        acc.latency_max_ms = self.latency_max_ms
+        acc.bytes_in = self.bytes_in
+        acc.bytes_out = self.bytes_out
+        acc.attempts = self.attempts
+        acc.proxies = set(self.proxies)
+        acc.late_events = self.late_events
+        return acc
 
     def to_aggregate(self, scope: Scope, window_start_ms: int, window_s: int) -> WindowAggregate:
         """Freeze into the published :class:`WindowAggregate`."""
@@ -113,7 +155,7 @@ class Accumulator:
             window_s=window_s,
             requests=self.requests,
             successes=self.successes,
-            outcomes={Outcome(k): v for k, v in self.outcomes.items()},
+            outcomes=dict(self.outcomes),
             status_classes=dict(self.status_classes),
             latency=LatencyHistogram(
                 buckets=dict(self.latency_buckets),

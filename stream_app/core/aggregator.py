@@ -5,13 +5,14 @@ Data flow (all in memory, no I/O):
 ``add(events, source=, partition=, offset=, now_ms=)``
     One decoded record. Each event is judged against the watermark as it stood when the record
     arrived (:mod:`stream_app.core.watermark`): an event whose pool x region window has already
-    closed is *late* (see :mod:`stream_app.core.late`); every other event is appended to the
-    pending list of its ``(window, pool, region)``. Then the record moves the watermark.
+    closed is *late* (see :mod:`stream_app.core.late`); every other event is counted at once
+    into the pending delta of its ``(window, pool, region, proxy_id)``
+    (:func:`stream_app.core.ingest.accumulate_record`). Then the record moves the watermark.
 materialisation (inside ``flush`` and ``close_due``)
-    Pending lists become *delta* accumulators (:func:`stream_app.core.fold.fold_events`): one
-    per ``(window, pool, region)`` and one per ``(proxy window, pool, region, proxy_id)`` (events
-    without a proxy id count only at pool level). Deltas are merged into the open-window state
-    and kept until the next ``flush`` hands them over.
+    Pending deltas are merged into the open-window state: the pool x region delta of a window
+    is the merge of its proxies' deltas, and each proxy's delta also goes to its ``(proxy
+    window, pool, region, proxy_id)`` (events without a proxy id count only at pool level).
+    Deltas are kept until the next ``flush`` hands them over.
 ``flush() -> Flush``
     The deltas since the last flush as :class:`Contribution` rows (in no particular order), with
     the offset range per (source, partition) they cover. Summing every contribution ever flushed
@@ -27,8 +28,9 @@ storage sees them too); while a scope has no open window they wait, counted as p
 
 Memory is bounded: closed windows are released, per-proxy entries per proxy window are limited
 (``max_proxies_per_window``; events of proxies past it count at pool level and in
-``proxy_overflow``), and the late side output is bounded (``late_dropped_overflow``). Pending
-events are held until the runtime flushes; ``stats.pending_events`` tells it how many.
+``proxy_overflow``), and the late side output is bounded (``late_dropped_overflow``). Events
+are not kept (only counted); pending deltas grow with the keys seen until the runtime flushes
+(``stats.pending_events`` tells how many events they hold).
 
 Errors: ``ValueError`` for a restore that does not fit the configuration. Nothing else is raised
 for valid decoded events.
@@ -46,7 +48,7 @@ from schemas.wire import WireEvent
 from stream_app.core.accumulator import Accumulator
 from stream_app.core.config import AggregatorConfig
 from stream_app.core.contributions import Contribution, Flush, ScopeKey, SourceRange
-from stream_app.core.fold import fold_events
+from stream_app.core.ingest import PendingDeltas, accumulate_record
 from stream_app.core.late import LateBuffer, LateEvent
 from stream_app.core.open_windows import OpenWindows
 from stream_app.core.watermark import Watermark, WatermarkState
@@ -72,6 +74,7 @@ class AggregatorStats:
     open_proxy_windows: int
     pending_events: int
     pending_late_events: int
+    clock_skew_records: int
     watermark_ms: int | None
 
 
@@ -102,8 +105,8 @@ class WindowAggregator:
             self.proxy_spec, config.max_proxies_per_window
         )
         self._late = LateBuffer(config.max_late_events)
-        # Accepted events not yet folded, by (window start, pool, region).
-        self._pending: dict[tuple[int, str, str], list[WireEvent]] = {}
+        # Deltas of accepted events not yet merged into the open windows.
+        self._pending: PendingDeltas = {}
         self._pending_events = 0
         # Late events per scope not yet attached to an aggregate.
         self._late_by_scope: dict[ScopeTuple, int] = {}
@@ -146,37 +149,10 @@ class WindowAggregator:
         watermark = self._watermark.advance(now_ms)
         if not events:
             return
-        pending = self._pending
-        window_ms = self._window_ms
-        low = high = 0
-        late = False
-        bucket: list[WireEvent] = []
-        last_pool: str | None = None
-        last_region: str | None = None
-        late_count = 0
-        for ev in events:
-            ts = ev.ts_ms
-            if ts >= high or ts < low:
-                low = ts - ts % window_ms
-                high = low + window_ms
-                late = watermark is not None and high < watermark
-                last_pool = None
-            if late:
-                late_count += 1
-                self._on_late(ev, low, watermark, source, partition, offset)
-                continue
-            pool = ev.pool
-            region = ev.region
-            if pool != last_pool or region != last_region:
-                key = (low, pool, region)
-                found = pending.get(key)
-                if found is None:
-                    found = pending[key] = []
-                bucket = found
-                last_pool = pool
-                last_region = region
-            bucket.append(ev)
-        accepted = len(events) - late_count
+        late = accumulate_record(events, self._pending, self._window_ms, watermark)
+        for window_start, ev in late:
+            self._on_late(ev, window_start, watermark, source, partition, offset)
+        accepted = len(events) - len(late)
         self._events_accepted += accepted
         self._pending_events += accepted
         self._watermark.observe(max(map(_ts, events)), now_ms)
@@ -204,33 +180,46 @@ class WindowAggregator:
             )
         )
 
-    # -- folding -----------------------------------------------------------------------------
+    # -- materialisation ---------------------------------------------------------------------
 
     def _materialize(self) -> None:
-        """Fold pending events into deltas, merge them into the open windows, keep them."""
+        """Merge pending deltas into the open windows and keep them for the next flush.
+
+        The pool x region delta is the merge of its proxies' deltas (merging a few bucket maps is
+        far cheaper than counting every event twice); a proxy's delta is also its delta for its
+        proxy window.
+        """
         pending = self._pending
         if not pending and not self._late_by_scope:
             return
         self._pending = {}
         self._pending_events = 0
         proxy_window_ms = self._proxy_window_ms
+        proxies = self._proxies
+        unflushed_proxies = self._unflushed_proxies
         deltas: dict[tuple[int, str, str], Accumulator] = {}
-        by_proxy: dict[tuple[int, str, str], dict[str, list[WireEvent]]] = {}
-        for key, events in pending.items():
-            deltas[key] = fold_events(events)
+        for key, by_proxy in pending.items():
             window_start, pool, region = key
-            group_key = (window_start - window_start % proxy_window_ms, pool, region)
-            group = by_proxy.get(group_key)
-            if group is None:
-                group = by_proxy[group_key] = {}
-            for ev in events:
-                proxy_id = ev.proxy_id
+            proxy_window_start = window_start - window_start % proxy_window_ms
+            delta: Accumulator | None = None
+            for proxy_id, part in by_proxy.items():
                 if proxy_id is not None:
-                    found = group.get(proxy_id)
-                    if found is None:
-                        group[proxy_id] = [ev]
+                    if proxies.merge(proxy_window_start, (pool, region, proxy_id), part):
+                        proxy_key = (proxy_window_start, pool, region, proxy_id)
+                        kept = unflushed_proxies.get(proxy_key)
+                        if kept is None:
+                            unflushed_proxies[proxy_key] = part
+                        else:
+                            kept.merge(part)
                     else:
-                        found.append(ev)
+                        self._proxy_overflow += part.requests
+                if delta is None:
+                    delta = part.copy()
+                else:
+                    delta.merge(part)
+            if delta is None:  # pragma: no cover - pending lists are never empty
+                continue
+            deltas[key] = delta
         if self._late_by_scope:
             self._attach_late(deltas)
         scopes = self._scopes
@@ -243,27 +232,6 @@ class WindowAggregator:
                 unflushed[key] = delta
             else:
                 kept.merge(delta)
-        self._fold_proxies(by_proxy)
-
-    def _fold_proxies(
-        self, by_proxy: dict[tuple[int, str, str], dict[str, list[WireEvent]]]
-    ) -> None:
-        proxies = self._proxies
-        unflushed = self._unflushed_proxies
-        for (window_start, pool, region), group in by_proxy.items():
-            for proxy_id, events in group.items():
-                state_key = (pool, region, proxy_id)
-                if not proxies.admits(window_start, state_key):
-                    self._proxy_overflow += len(events)
-                    continue
-                delta = fold_events(events)
-                proxies.merge(window_start, state_key, delta)
-                key = (window_start, pool, region, proxy_id)
-                kept = unflushed.get(key)
-                if kept is None:
-                    unflushed[key] = delta
-                else:
-                    kept.merge(delta)
 
     def _attach_late(self, deltas: dict[tuple[int, str, str], Accumulator]) -> None:
         """Put waiting late counts on the oldest open window of their scope, if it has one."""
@@ -280,7 +248,7 @@ class WindowAggregator:
             ]
             if not candidates:
                 continue
-            key = (min(candidates), scope[0], scope[1])
+            key = (max(candidates), scope[0], scope[1])
             delta = deltas.get(key)
             if delta is None:
                 delta = deltas[key] = Accumulator()
@@ -324,7 +292,7 @@ class WindowAggregator:
         """Advance the watermark, close every due window, and return their full aggregates.
 
         Pool x region aggregates are ordered by window start, then pool and region; per-proxy
-        ones by window start, pool, region and proxy id. Deltas folded here are kept for the next
+        ones by window start, pool, region and proxy id. Deltas merged here are kept for the next
         :meth:`flush`.
         """
         watermark = self._watermark.advance(now_ms)
@@ -356,7 +324,8 @@ class WindowAggregator:
     ) -> None:
         """Put back what storage already holds for a window that was open when a worker stopped.
 
-        Restored sums count in the closed aggregate but are never flushed again. Raises
+        Restored sums count in the closed aggregate but are never flushed again. A proxy window
+        past ``max_proxies_per_window`` is not restored (its requests count as overflow). Raises
         ValueError when ``window_s`` is not this aggregator's size for the scope's level or the
         start is not aligned.
         """
@@ -368,8 +337,10 @@ class WindowAggregator:
             )
         if scope.proxy_id is None:
             self._scopes.merge(window_start_ms, (scope.pool, scope.region), acc)
-        else:
-            self._proxies.merge(window_start_ms, (scope.pool, scope.region, scope.proxy_id), acc)
+        elif not self._proxies.merge(
+            window_start_ms, (scope.pool, scope.region, scope.proxy_id), acc
+        ):
+            self._proxy_overflow += acc.requests
 
     def watermark_state(self) -> WatermarkState:
         """The watermark to save for a restart."""
@@ -398,5 +369,6 @@ class WindowAggregator:
             open_proxy_windows=len(self._proxies),
             pending_events=self._pending_events,
             pending_late_events=sum(self._late_by_scope.values()),
+            clock_skew_records=self._watermark.skewed_records,
             watermark_ms=self._watermark.value,
         )

@@ -3,8 +3,8 @@
 Windows are kept per window start, so closing walks the few distinct starts in order and releases
 everything it closes. Keys are plain tuples (``(pool, region)`` or ``(pool, region, proxy_id)``)
 because this sits on the hot path; the aggregator turns them into scopes at its boundary.
-Optionally the number of keys per window is bounded (``max_keys_per_window``); whether a new key
-fits is asked with :meth:`OpenWindows.admits` before merging.
+Optionally the number of keys per window is bounded (``max_keys_per_window``): merging a new key
+into a full window is refused (and reported) rather than growing it.
 """
 
 from __future__ import annotations
@@ -43,23 +43,24 @@ class OpenWindows(Generic[K]):
         window = self._by_start.get(window_start_ms)
         return None if window is None else window.get(key)
 
-    def admits(self, window_start_ms: int, key: K) -> bool:
-        """Whether ``key`` has, or may get, an entry in the window at ``window_start_ms``."""
-        if self._max_keys is None:
-            return True
-        window = self._by_start.get(window_start_ms)
-        return window is None or key in window or len(window) < self._max_keys
+    def merge(self, window_start_ms: int, key: K, delta: Accumulator) -> bool:
+        """Add ``delta`` to the entry, created on first use if the bound allows.
 
-    def merge(self, window_start_ms: int, key: K, delta: Accumulator) -> None:
-        """Add ``delta`` to the entry (created on first use; ``delta`` itself is not kept)."""
+        ``delta`` itself is never kept (a copy is). Returns False, changing nothing, when the
+        key is new and its window is full.
+        """
         window = self._by_start.get(window_start_ms)
         if window is None:
             window = self._by_start[window_start_ms] = {}
         acc = window.get(key)
-        if acc is None:
-            acc = window[key] = Accumulator()
-            self._count += 1
-        acc.merge(delta)
+        if acc is not None:
+            acc.merge(delta)
+            return True
+        if self._max_keys is not None and len(window) >= self._max_keys:
+            return False
+        window[key] = delta.copy()
+        self._count += 1
+        return True
 
     def earliest_start(self, key: K) -> int | None:
         """Start of the oldest open window that has an entry for ``key``."""

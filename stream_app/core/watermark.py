@@ -69,6 +69,7 @@ class Watermark:
         "_max_event_ms",
         "_max_future_skew_ms",
         "_watermark_ms",
+        "skewed_records",
     )
 
     def __init__(
@@ -85,6 +86,8 @@ class Watermark:
         self._max_event_ms: int | None = None
         self._anchor_watermark_ms: int | None = None
         self._anchor_wall_ms: int | None = None
+        self.skewed_records = 0
+        """Records whose event time was capped by the clock skew guard."""
 
     @property
     def value(self) -> int | None:
@@ -118,6 +121,7 @@ class Watermark:
         skew = self._max_future_skew_ms
         if skew is not None and max_event_ms > now_ms + skew:
             max_event_ms = now_ms + skew
+            self.skewed_records += 1
         before = self._watermark_ms
         if self._max_event_ms is None or max_event_ms > self._max_event_ms:
             self._max_event_ms = max_event_ms

@@ -80,13 +80,14 @@ class EmbeddedPipeline:
         self.source = source or f"embedded-{uuid.uuid4().hex[:12]}"
         self.aggregator = WindowAggregator.from_settings(settings)
         self.stats = PipelineStats()
-        self._listeners: list[WindowListener] = []
+        self._listeners: list[tuple[WindowListener, bool]] = []
         self._handoff: RecordHandoff | None = None
         self._next_offset = 0
 
-    def add_listener(self, listener: WindowListener) -> None:
-        """Call ``listener`` with every batch of closed pool x region windows."""
-        self._listeners.append(listener)
+    def add_listener(self, listener: WindowListener, *, per_proxy: bool = False) -> None:
+        """Call ``listener`` with every batch of closed pool x region windows (``per_proxy``:
+        followed by the closed per-proxy windows of the same batch, e.g. for proxy-level rules)."""
+        self._listeners.append((listener, per_proxy))
 
     def transport(self) -> InProcessTransport:
         """The producer transport feeding this pipeline (call from inside the running loop)."""
@@ -121,14 +122,17 @@ class EmbeddedPipeline:
         if not flush.empty:
             await self._write(flush, stop)
         self._keep_late_events()
-        closed = self.aggregator.close_due(self._clock())
-        if closed:
-            self.stats.windows_closed += len(closed)
-            for listener in self._listeners:
-                try:
-                    listener(closed)
-                except Exception:
-                    logger.exception("window listener %r failed", listener)
+        windows = self.aggregator.close_due_windows(self._clock())
+        closed = windows.scopes
+        self.stats.windows_closed += len(closed)
+        for listener, per_proxy in self._listeners:
+            batch = [*closed, *windows.proxies] if per_proxy else closed
+            if not batch:
+                continue
+            try:
+                listener(batch)
+            except Exception:
+                logger.exception("window listener %r failed", listener)
         return closed
 
     def _keep_late_events(self) -> None:

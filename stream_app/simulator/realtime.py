@@ -109,6 +109,8 @@ async def run_realtime(
         raise ValueError(f"tick_ms must be > 0, got {tick_ms!r}")
     if duration_s is not None and duration_s <= 0:
         raise ValueError(f"duration_s must be > 0, got {duration_s!r}")
+    if yield_every <= 0:
+        raise ValueError(f"yield_every must be > 0, got {yield_every!r}")
     loop = asyncio.get_running_loop()
     report = report if report is not None else RealtimeReport()
     virtual_start = sim.origin_ms if start_ms is None else start_ms

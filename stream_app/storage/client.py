@@ -95,7 +95,7 @@ class StorageClient:
 
     def __init__(self, client: Client, dsn: str) -> None:
         self._client = client
-        self.dsn = dsn
+        self.dsn = dsn  # without its password (see get_client): safe to log
         self.embedded = dsn.startswith("chdb:")
 
     def knows_setting(self, name: str) -> bool:
@@ -223,7 +223,7 @@ def get_client(settings: StorageSettings) -> StorageClient:
             raise
         except Exception as exc:
             raise translate_error(exc, f"connect to {redact_dsn(settings.dsn)}") from exc
-        client = StorageClient(raw, key)
+        client = StorageClient(raw, redact_dsn(key))
         _clients[key] = client
         logger.info("ClickHouse client opened for %s", redact_dsn(settings.dsn))
         return client

@@ -17,7 +17,9 @@ outside this package sees a clickhouse-connect exception.
     dead-letter the flush (and count it) or fix the deployment.
 ``MigrationError`` (poison)
     A migration could not be applied or rolled back, or an applied migration was edited. The
-    message names the migration (``0002_rollups``) and the statement that failed.
+    message names the migration (``0002_rollups``) and the statement that failed; when the
+    server was merely unreachable its ``__cause__`` is a :class:`SinkUnavailable`, and start-up
+    may retry.
 ``StorageConfigError`` (poison)
     The storage configuration cannot work, e.g. a second chDB data path in one process.
 """

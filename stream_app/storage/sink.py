@@ -113,10 +113,8 @@ class ClickHouseSink:
         """
         if flush.empty and not flush.ranges:
             return
-        self._check_alignment(flush)
+        self._check_windows(flush)
         token = flush.dedup_token() if flush.ranges else None
-        if token is None:
-            self.stats.undeduplicated_writes += 1
         try:
             columns = flush_columns(flush)
         except (AttributeError, TypeError) as exc:
@@ -127,6 +125,8 @@ class ClickHouseSink:
         )
         self.stats.flushes_written += 1
         self.stats.rows_written += rows
+        if token is None:
+            self.stats.undeduplicated_writes += 1
 
     async def write_async(self, flush: Flush) -> None:
         """:meth:`write` in a worker thread, for asyncio callers."""
@@ -152,7 +152,14 @@ class ClickHouseSink:
         self.stats.raw_events_written += written
         return written
 
-    def _check_alignment(self, flush: Flush) -> None:
+    def _check_windows(self, flush: Flush) -> None:
+        for contribution in (*flush.scopes, *flush.proxies):
+            if contribution.window_s < 1 or contribution.window_start_ms < 0:
+                self.stats.rejected += 1
+                raise SinkRejected(
+                    f"invalid window for {contribution.scope}: start "
+                    f"{contribution.window_start_ms} ms, {contribution.window_s} s"
+                )
         for contribution in flush.scopes:
             if _MINUTE_S % contribution.window_s:
                 if self.stats.misaligned_windows == 0:

@@ -13,12 +13,14 @@ __all__ = [
     "INGEST_TABLE",
     "PROXY_TABLE",
     "RAW_TABLE",
+    "RESOLUTION_SECONDS",
     "RESOLUTION_TABLES",
     "SOURCE_OFFSETS_TABLE",
     "STATUS_TABLE",
     "TTL_RULES",
     "Resolution",
     "TtlRule",
+    "resolution_for_range",
 ]
 
 INGEST_TABLE = "flush_ingest"
@@ -38,6 +40,29 @@ class Resolution(enum.StrEnum):
     MINUTE = "1m"
     HOUR = "1h"
     DAY = "1d"
+
+
+RESOLUTION_SECONDS: dict[Resolution, int] = {
+    Resolution.WINDOW: 10,
+    Resolution.MINUTE: 60,
+    Resolution.HOUR: 3_600,
+    Resolution.DAY: 86_400,
+}
+"""Nominal length of one row at each resolution (the stream window may differ from 10 s)."""
+
+
+def resolution_for_range(span_ms: int, max_points: int = 1_500) -> Resolution:
+    """The finest resolution giving at most ``max_points`` windows over ``span_ms``.
+
+    Long ranges read the coarse tables: a 90-day fleet-wide query over ``agg_1d`` scans 24
+    times fewer rows than over ``agg_1h`` (see benchmarks/storage_query.py).
+    """
+    if max_points < 1:
+        raise ValueError("max_points must be at least 1")
+    for resolution, seconds in RESOLUTION_SECONDS.items():
+        if span_ms <= max_points * seconds * 1000:
+            return resolution
+    return Resolution.DAY
 
 
 RESOLUTION_TABLES: dict[Resolution, str] = {

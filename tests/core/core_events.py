@@ -14,7 +14,7 @@ from schemas.latency_buckets import GAMMA, MIN_LATENCY_MS
 from schemas.wire import WireEvent
 from stream_app.core.accumulator import Accumulator
 
-T0_MS = 1_700_000_000_000
+T0_MS = 1_699_999_200_000  # 2023-11-14 22:00 UTC: aligned to every window size used here
 POOLS = ("pool-a", "pool-b")
 REGIONS = ("eu", "us")
 PROXIES = (None, "0123456789abcdef", "fedcba9876543210", "aaaaaaaaaaaaaaaa", "b" * 32)

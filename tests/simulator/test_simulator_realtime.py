@@ -173,3 +173,5 @@ async def test_arguments_are_validated() -> None:
         await run_realtime(sim, FakeEmit(), stop=asyncio.Event(), tick_ms=0)
     with pytest.raises(ValueError, match="duration_s"):
         await run_realtime(sim, FakeEmit(), stop=asyncio.Event(), duration_s=0)
+    with pytest.raises(ValueError, match="yield_every"):
+        await run_realtime(sim, FakeEmit(), stop=asyncio.Event(), yield_every=0)

@@ -8,42 +8,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from storage_store import Store, make_store
 
 from stream_app.storage.client import StorageClient, get_client, open_chdb_path
 from stream_app.storage.engines import quote_identifier
-from stream_app.storage.migrate import Migrator
-from stream_app.storage.queries import StorageQueries
 from stream_app.storage.settings import StorageSettings
-from stream_app.storage.sink import ClickHouseSink
-
-
-@dataclass
-class Store:
-    """One migrated database and the storage objects on it."""
-
-    settings: StorageSettings
-    client: StorageClient
-    migrator: Migrator
-    sink: ClickHouseSink
-    queries: StorageQueries
-
-    @property
-    def db(self) -> str:
-        return quote_identifier(self.settings.database)
-
-    def scalar(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
-        return self.client.rows(sql, parameters)[0][0]
-
-
-def _store(settings: StorageSettings, client: StorageClient) -> Store:
-    migrator = Migrator(client, settings)
-    migrator.migrate()
-    sink = ClickHouseSink(client, settings)
-    return Store(settings, client, migrator, sink, StorageQueries(client, settings.database))
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +51,7 @@ def fresh_store(
     make_settings: Callable[..., StorageSettings], storage_client: StorageClient
 ) -> Store:
     """A database of its own, migrated (for tests that alter tables or stop merges)."""
-    return _store(make_settings(), storage_client)
+    return make_store(make_settings(), storage_client)
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +68,7 @@ def store(_shared_database: StorageSettings, storage_client: StorageClient) -> S
     ``migrate`` runs each time: a no-op that re-creates the server-wide SQL functions another
     test's rollback may have dropped.
     """
-    return _store(_shared_database, storage_client)
+    return make_store(_shared_database, storage_client)
 
 
 @pytest.fixture

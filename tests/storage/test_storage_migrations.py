@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 
 import pytest
-from conftest import Store
+from storage_store import Store
 
 from schemas.migrations import Migration, MigrationFileError, load_migrations
 from stream_app.storage.client import StorageClient

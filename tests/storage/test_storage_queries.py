@@ -8,12 +8,13 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import Store
 from storage_builders import FlushBuilder, random_events
+from storage_store import Store
 
 from stream_app.core.accumulator import Accumulator
 from stream_app.core.contributions import Contribution, Flush, ScopeKey, SourceRange
 from stream_app.storage.settings import StorageSettings, redact_dsn
+from stream_app.storage.tables import Resolution, resolution_for_range
 
 HOUR_MS = 3_600_000
 HOSTILE_POOL = "o'hara\"); DROP TABLE agg_10s; --"
@@ -215,3 +216,25 @@ def test_settings_defaults_and_validation(tmp_path: Path, monkeypatch: pytest.Mo
         StorageSettings(data_dir=tmp_path, database="x; DROP")
     with pytest.raises(ValueError, match="retry_backoff_max_s"):
         StorageSettings(data_dir=tmp_path, retry_backoff_s=2, retry_backoff_max_s=1)
+
+
+@pytest.mark.parametrize(
+    ("span_ms", "max_points", "expected"),
+    [
+        (10 * 60_000, 1_500, Resolution.WINDOW),  # 60 windows of 10 s
+        (15_000_000, 1_500, Resolution.WINDOW),  # exactly 1500 windows
+        (15_000_001, 1_500, Resolution.MINUTE),
+        (24 * HOUR_MS, 1_500, Resolution.MINUTE),  # 1440 minutes
+        (7 * 24 * HOUR_MS, 1_500, Resolution.HOUR),
+        (90 * 24 * HOUR_MS, 1_500, Resolution.DAY),
+        (90 * 24 * HOUR_MS, 3_000, Resolution.HOUR),
+        (50 * 365 * 24 * HOUR_MS, 10, Resolution.DAY),  # never coarser than a day
+    ],
+)
+def test_resolution_for_range(span_ms: int, max_points: int, expected: Resolution) -> None:
+    assert resolution_for_range(span_ms, max_points) == expected
+
+
+def test_resolution_for_range_needs_a_point() -> None:
+    with pytest.raises(ValueError, match="max_points"):
+        resolution_for_range(1, 0)

@@ -10,8 +10,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import pytest
-from conftest import Store, _store
 from storage_builders import FlushBuilder, exact_quantile, random_events
+from storage_store import Store, make_store
 
 from schemas.latency_buckets import RELATIVE_ERROR, bucket_value, quantile_from_counts
 from schemas.wire import WireEvent
@@ -50,8 +50,8 @@ class Written:
 
 @pytest.fixture(scope="module")
 def written(_shared_database: StorageSettings, storage_client: StorageClient) -> Written:
-    """3 hours of random traffic around midnight UTC (day and hour boundaries), 40 flushes."""
-    store = _store(_shared_database, storage_client)
+    """3 hours of random traffic around midnight UTC (day and hour boundaries), 16 flushes."""
+    store = make_store(_shared_database, storage_client)
     tag = uuid.uuid4().hex[:8]
     pools = [f"alpha{tag}", f"beta{tag}"]
     midnight_ms = int(time.time()) // 86_400 * DAY_MS
@@ -67,10 +67,11 @@ def written(_shared_database: StorageSettings, storage_client: StorageClient) ->
         regions=["eu", "us", "ap"],
     )
     builder = FlushBuilder(source=f"kafka-{tag}")
-    chunk = len(events) // 40
-    for i in range(40):  # each flush holds partial sums of many windows, as in production
+    flushes = 16
+    chunk = len(events) // flushes
+    for i in range(flushes):  # each flush holds partial sums of many windows, as in production
         store.sink.write(builder.flush(events[i * chunk : (i + 1) * chunk]))
-    return Written(store, events[: 40 * chunk], pools, start_ms, end_ms)
+    return Written(store, events[: flushes * chunk], pools, start_ms, end_ms)
 
 
 def assert_totals_equal(stored: WindowTotals, expected: Accumulator, context: object) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError, ProgrammingError
-from conftest import Store
 from storage_builders import FlushBuilder, random_events
+from storage_store import Store
 
 from schemas.latency_buckets import bucket_key
 from stream_app.core.accumulator import Accumulator
@@ -311,3 +311,17 @@ def test_raw_events_when_enabled(store: Store, unique: str) -> None:
         f"SELECT count() FROM {store.db}.requests_raw WHERE pool = {{p:String}}", {"p": other}
     )
     assert count == 0
+
+
+def test_invalid_windows_are_poison(store: Store, unique: str) -> None:
+    acc = Accumulator()
+    acc.requests = 1
+    scope = ScopeKey(f"pool{unique}", "eu")
+    for start_ms, window_s in ((recent_hour_ms(), 0), (-10_000, 10)):
+        flush = Flush(
+            scopes=[Contribution(scope, start_ms, window_s, acc)],
+            ranges=[SourceRange(f"s-{unique}", 0, 0, 0)],
+        )
+        with pytest.raises(SinkRejected, match="invalid window"):
+            store.sink.write(flush)
+    assert store.queries.last_offsets(f"s-{unique}") == {}

@@ -17,6 +17,7 @@ Modules (one concept each):
 * ``prometheus``: the ``promtool`` fixture and :func:`check_rules`.
 * ``tools``: the ``chromium`` and ``kcat`` path fixtures.
 * ``markers``: marks tests that use the Kafka/Alertmanager fixtures ``kafka``/``alertmanager``.
+* ``proxies`` / ``target_server``: a loopback target server and forward proxies (producer tests).
 
 Errors (``errors``): :class:`HarnessError` is the base. :class:`ToolMissing` (a program is not
 installed) makes a test skip outside CI and fail in CI (``CI=true``). :class:`HarnessStartError`

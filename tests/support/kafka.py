@@ -18,7 +18,7 @@ Any other start failure fails the test everywhere.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import concurrent.futures
 import logging
 import re
 import time
@@ -87,7 +87,10 @@ def _await_external(bootstrap: str, timeout_s: float) -> None:
             await asyncio.sleep(0.2)
         return False
 
-    if not asyncio.run(wait()):
+    # A worker thread: this may run inside a test's event loop (lazy ``kafka_bootstrap``).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        answered = pool.submit(asyncio.run, wait()).result()
+    if not answered:
         raise HarnessStartError(f"KAFKA_BOOTSTRAP_SERVERS={bootstrap} does not answer")
 
 
@@ -170,5 +173,4 @@ class TopicFactory:
 async def kafka_topic_factory(request: pytest.FixtureRequest) -> AsyncIterator[TopicFactory]:
     factory = TopicFactory(request)
     yield factory
-    with contextlib.suppress(asyncio.CancelledError):
-        await factory.cleanup()
+    await factory.cleanup()

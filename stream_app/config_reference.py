@@ -1,0 +1,157 @@
+"""Render ``docs/configuration.md`` from the settings classes themselves.
+
+Every service and component has one pydantic-settings class; this module lists their fields with
+the environment variable, type, default and description, so the reference cannot drift from the
+code (a test compares the committed file with :func:`render`). Run
+``python -m stream_app.config_reference`` after changing a settings class.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+import typing
+from pathlib import Path
+
+from pydantic import BaseModel, SecretStr
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+
+# (title, module, class, what it configures)
+SETTINGS: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "Embedded service (`demo`)",
+        "stream_app.embedded.settings",
+        "EmbeddedSettings",
+        "The one-process service: simulated fleet, in-process pipeline, embedded ClickHouse.",
+    ),
+    (
+        "Stream worker (`worker`)",
+        "stream_app.worker.settings",
+        "WorkerSettings",
+        "The Faust worker of the distributed runtime.",
+    ),
+    (
+        "Pipeline (windows and flushing)",
+        "stream_app.settings",
+        "PipelineSettings",
+        "Nested in both services: `PWM_PIPELINE__WINDOW_S`, `PWM_WORKER_PIPELINE__WINDOW_S`.",
+    ),
+    (
+        "Storage (ClickHouse)",
+        "stream_app.storage.settings",
+        "StorageSettings",
+        "Where and how aggregates are stored: embedded chDB or a ClickHouse server.",
+    ),
+    (
+        "Alerting",
+        "stream_app.alerting.settings",
+        "AlertingSettings",
+        "Rules file, delivery targets and retries.",
+    ),
+    (
+        "Producer (fleet hosts)",
+        "producer.settings",
+        "ProducerSettings",
+        "The library inside ProxyWhirl processes.",
+    ),
+    (
+        "Producer Kafka transport",
+        "producer.kafka_settings",
+        "KafkaTransportSettings",
+        "Batch envelopes to Kafka, with the on-disk spool for outages.",
+    ),
+    (
+        "ProxyWhirl integration",
+        "producer.integrations.proxywhirl_settings",
+        "ProxyWhirlSettings",
+        "How ProxyWhirl requests become events.",
+    ),
+    (
+        "Fleet simulator (`simulate`, demo)",
+        "stream_app.simulator.settings",
+        "SimulatorSettings",
+        "The simulated fleet.",
+    ),
+)
+
+
+def _type_name(annotation: object) -> str:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _type_name(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in typing.get_args(annotation))
+    if origin is not None:
+        args = ", ".join(_type_name(a) for a in typing.get_args(annotation))
+        return f"{getattr(origin, '__name__', str(origin))}[{args}]"
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _default(field: FieldInfo) -> str:
+    if field.default_factory is not None:
+        return "(computed)"
+    if field.default is PydanticUndefined:
+        return "**required**"
+    if isinstance(field.default, SecretStr):
+        return "(secret)"
+    if isinstance(field.default, BaseModel):
+        return "(nested)"
+    return f"`{field.default!r}`"
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _rows(model: type[BaseModel], env_prefix: str, nested: str) -> list[str]:
+    rows: list[str] = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows.extend(_rows(annotation, f"{env_prefix}{name.upper()}{nested}", nested))
+            continue
+        rows.append(
+            f"| `{env_prefix}{name.upper()}` | {_cell(_type_name(annotation))} | "
+            f"{_cell(_default(field))} | {_cell(field.description or '')} |"
+        )
+    return rows
+
+
+def render() -> str:
+    out = [
+        "# Configuration reference",
+        "",
+        "Generated from the settings classes by `python -m stream_app.config_reference`; do not",
+        "edit by hand. Every setting is read from the environment (and, for the services, from",
+        "command-line flags where they exist) and validated when the process starts: an invalid",
+        "value stops it with a message naming the setting. Nested settings use `__`.",
+        "",
+    ]
+    for title, module, name, what in SETTINGS:
+        model = getattr(importlib.import_module(module), name)
+        config = model.model_config
+        prefix = str(config.get("env_prefix", ""))
+        nested = str(config.get("env_nested_delimiter") or "__")
+        out += [f"## {title}", "", f"{what} Class `{module}.{name}`.", ""]
+        out += ["| variable | type | default | description |", "|---|---|---|---|"]
+        out += _rows(model, prefix, nested)
+        out.append("")
+    return "\n".join(out)
+
+
+def main() -> int:
+    OUTPUT.write_text(render(), encoding="utf-8")
+    print(f"wrote {OUTPUT}")  # noqa: T201 - CLI output
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""The Faust app of the stream worker: one agent over ``<prefix>.requests``, rebalance hooks.
+
+Decisions (DESIGN.md section 4): records are batch envelopes (or single events) read as raw
+bytes; windows live in the pure core, not in Faust tables (no tables, no changelogs, no
+``on_window_close``); Faust's own web server is off unless configured (and then bound to the
+configured host, loopback by default); the worker serves ``/metrics`` and ``/health`` itself.
+
+The requests topic is declared without acks, so Faust never commits it: the
+:class:`~stream_app.worker.runtime.StreamWorker` commits after each stored flush. Hooks:
+
+- ``on_partitions_revoked`` (after Faust stopped the flow and the agent finished its record):
+  :meth:`StreamWorker.on_revoked` stores and commits what the worker holds, drops the state;
+- ``on_rebalance_complete`` (before Faust resumes fetching and seeks to the committed offsets):
+  :meth:`StreamWorker.on_rebalance_complete` takes the new assignment over, so no record is
+  delivered before its partition's read position, watermark and open windows are known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+import faust
+
+from stream_app.worker.publisher import Headers
+from stream_app.worker.runtime import StreamWorker
+from stream_app.worker.settings import WorkerSettings
+
+__all__ = ["FaustSender", "build_app", "connect_worker"]
+
+_AGENT_NAME = "pwm-requests"
+
+
+def build_app(settings: WorkerSettings) -> faust.App:
+    """A Faust app for ``settings`` (not started; no agent yet: see :func:`connect_worker`)."""
+    compression = None if settings.producer_compression == "none" else settings.producer_compression
+    return faust.App(
+        settings.app_id,
+        broker=settings.broker_urls,
+        broker_client_id=settings.client_id,
+        autodiscover=False,
+        store="memory://",
+        web_enabled=settings.web_enabled,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        topic_replication_factor=settings.topics.replication_factor,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        consumer_max_fetch_size=settings.fetch_max_partition_bytes,
+        stream_buffer_maxsize=settings.stream_buffer_records,
+        stream_wait_empty=True,
+        stream_recovery_delay=0.1,
+        broker_session_timeout=settings.broker_session_timeout_s,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
+        broker_request_timeout=settings.broker_request_timeout_s,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
+        broker_commit_interval=3600.0,
+        producer_acks=-1,
+        producer_compression_type=compression,
+    )
+
+
+class FaustSender:
+    """:class:`~stream_app.worker.publisher.RecordSender` over the app's producer."""
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers
+    ) -> Awaitable[object]:
+        ack: Awaitable[object] = await self._app.producer.send(
+            topic, key, value, partition=None, timestamp=None, headers=list(headers)
+        )
+        return ack
+
+
+def connect_worker(app: faust.App, worker: StreamWorker) -> None:
+    """Register the agent feeding ``worker`` and the rebalance hooks on ``app``."""
+    topic_name = worker.source
+    topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw", acks=False)
+    process = worker.process
+
+    async def consume(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            process(message.partition, message.offset, message.key, message.value)
+
+    app.agent(topic, name=_AGENT_NAME, concurrency=1)(consume)
+
+    async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await worker.on_revoked()
+
+    async def on_complete(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topic_name}
+        await worker.on_rebalance_complete(assigned)
+
+    app.on_partitions_revoked.connect(on_revoked, weak=False)
+    app.on_rebalance_complete.connect(on_complete, weak=False)

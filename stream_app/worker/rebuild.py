@@ -1,0 +1,148 @@
+"""Rebuilding a flush that may have been stored only in part, and writing it again.
+
+A flush is one insert that ClickHouse's materialized views fan out to several tables, which do
+not commit together: a worker killed during the insert can leave the flush in some tables and
+not in others. Before writing, the worker commits the flush's intent (its exact offset ranges
+and each range's starting watermark) with the partitions' offsets
+(:mod:`stream_app.worker.partitions`). Whoever takes such a partition over calls
+:meth:`FlushRebuilder.rebuild`: the same records are read again and aggregated from the same
+watermarks, and the flush is written with the same ranges, hence the same deduplication token:
+tables that already hold it ignore the insert, the others receive it.
+
+The idle rule (wall clock) is off while rebuilding, so which events count as late depends on
+event times only. The original run may have judged an event late by the idle rule; then only
+the tables that had missed the original insert see that one event counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from schemas.wire import encode_event
+from stream_app.core.aggregator import WindowAggregator
+from stream_app.core.config import AggregatorConfig
+from stream_app.core.contributions import Flush
+from stream_app.core.late import LateEvent
+from stream_app.core.watermark import WatermarkState
+from stream_app.worker.ingest import ingest_record
+from stream_app.worker.kafka_ranges import RangeRecord
+from stream_app.worker.partitions import RangeIntent
+
+__all__ = ["DeadLetterFn", "FlushRebuilder", "late_reason"]
+
+logger = logging.getLogger(__name__)
+
+_NEVER_IDLE_MS = 10**12
+
+DeadLetterFn = Callable[[int, int, bytes | None, bytes, str, int], None]
+"""(partition, offset, key, payload, reason, now_ms): queue one dead letter."""
+
+
+class RangeSource(Protocol):
+    async def read(self, ranges: Sequence[tuple[int, int, int]]) -> list[RangeRecord]: ...
+
+
+class FlushSinkLike(Protocol):
+    def write(self, flush: Flush) -> None: ...
+
+
+def late_reason(late: LateEvent) -> str:
+    """The dead-letter reason of a late event (the same as the embedded runtime's)."""
+    return (
+        f"late: window starting {late.window_start_ms} had closed (watermark {late.watermark_ms})"
+    )
+
+
+class FlushRebuilder:
+    """Rebuilds and rewrites flushes from their intents (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        config: AggregatorConfig,
+        reader: RangeSource,
+        sink: FlushSinkLike,
+        dead_letter: DeadLetterFn,
+        clock: Callable[[], int],
+    ) -> None:
+        self._source = source
+        self._config = config.model_copy(update={"idle_timeout_ms": _NEVER_IDLE_MS})
+        self._reader = reader
+        self._sink = sink
+        self._dead_letter = dead_letter
+        self._clock = clock
+        self.rebuilt = 0
+
+    def build(
+        self, intent: Sequence[RangeIntent], records: Sequence[RangeRecord]
+    ) -> tuple[Flush, dict[int, WatermarkState]]:
+        """The flush of ``intent`` from its ``records`` and each partition's watermark after."""
+        by_partition: dict[int, list[RangeRecord]] = {}
+        for record in records:
+            by_partition.setdefault(record.partition, []).append(record)
+        merged = Flush()
+        watermarks: dict[int, WatermarkState] = {}
+        now_ms = self._clock()
+        for r in intent:
+            aggregator = WindowAggregator(self._config)
+            aggregator.restore_watermark(r.watermark, now_ms)
+            for record in by_partition.get(r.partition, ()):
+                _, reason = ingest_record(
+                    aggregator,
+                    source=self._source,
+                    partition=r.partition,
+                    offset=record.offset,
+                    value=record.value,
+                    now_ms=now_ms,
+                )
+                if reason is not None:
+                    self._dead_letter(
+                        r.partition, record.offset, record.key, record.value or b"", reason, now_ms
+                    )
+            flush = aggregator.flush()
+            for late in aggregator.drain_late():
+                self._dead_letter(
+                    late.partition,
+                    late.offset,
+                    late.event.pool.encode(),
+                    encode_event(late.event),
+                    late_reason(late),
+                    now_ms,
+                )
+            merged.scopes.extend(flush.scopes)
+            merged.proxies.extend(flush.proxies)
+            merged.ranges.extend(flush.ranges)
+            watermarks[r.partition] = aggregator.watermark_state()
+        return merged, watermarks
+
+    async def rebuild(self, intent: Sequence[RangeIntent]) -> dict[int, WatermarkState] | None:
+        """Read, aggregate and write the flush of ``intent``; returns the watermark of each of
+        its partitions after it, or None when the records do not give the same ranges (the
+        flush is then not written: a different token could count it twice)."""
+        records = await self._reader.read(
+            [(r.partition, r.first_offset, r.last_offset) for r in intent]
+        )
+        flush, watermarks = self.build(intent, records)
+        wanted = {(r.partition, r.first_offset, r.last_offset) for r in intent}
+        got = {(r.partition, r.first_offset, r.last_offset) for r in flush.ranges}
+        if wanted != got:
+            logger.error(
+                "cannot rebuild the flush of %s ranges %s: the log gave %s; not written",
+                self._source,
+                sorted(wanted),
+                sorted(got),
+            )
+            return None
+        await asyncio.to_thread(self._sink.write, flush)
+        self.rebuilt += 1
+        logger.warning(
+            "rewrote the flush of %s ranges %s after an interrupted write (deduplicated where "
+            "it had been stored)",
+            self._source,
+            sorted(wanted),
+        )
+        return watermarks

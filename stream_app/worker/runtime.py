@@ -1,0 +1,611 @@
+"""The stream worker's runtime: records in, idempotent flushes out, offsets committed after.
+
+Independent of Faust (:mod:`stream_app.worker.faust_app` wires it to an app): it sees records
+as (partition, offset, key, value) and talks to Kafka through a
+:class:`~stream_app.worker.kafka_consumer.ConsumerControl`.
+
+Record path (:meth:`StreamWorker.process`, synchronous, no I/O): a record of a partition this
+worker holds, at or past the partition's read position, is decoded (an envelope or a single
+event) and added to the partition's aggregator. Malformed records are queued for the
+dead-letter topic with the reason and their source offset; their offset still counts as
+processed. Nothing in the record path raises.
+
+Cycle (:meth:`StreamWorker.run_cycle`, every ``flush_interval_ms``):
+
+1. refresh end offsets; where a partition is behind, paused, or its broker stopped answering,
+   the idle rule is suspended (``defer_idle``) so delayed events are not judged late;
+2. per partition: close due windows, take the flush (partial sums since the last one with the
+   offset range it covers) and the watermark; late events become dead letters;
+3. deliver the dead letters; commit the flush's *intent* (its ranges, with the partitions'
+   unchanged offsets); write the flush (ONE idempotent insert, dedup token from the ranges);
+   publish the closed windows; call the window listeners; commit each partition's
+   ``last offset + 1`` with its watermark.
+
+If a step fails retriably the same cycle is retried later (same flush, same token: never double
+counted) with exponential backoff, and fetching is paused: the worker neither drops records nor
+buffers without bound. Completed steps are not repeated.
+
+Rebalance: :meth:`on_revoked` stores and commits everything held (within ``revoke_timeout_s``;
+what does not make it is read again by the next owner) and drops all partition state;
+:meth:`on_rebalance_complete` takes the new assignment over (:mod:`stream_app.worker.takeover`)
+before Faust resumes fetching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Protocol
+
+from schemas.aggregates import WindowAggregate
+from schemas.wire import encode_event
+from stream_app.core.config import AggregatorConfig
+from stream_app.core.contributions import Flush
+from stream_app.storage.errors import SinkRejected, StorageError
+from stream_app.worker.errors import (
+    BrokerUnavailable,
+    PartitionsLost,
+    PublishUnavailable,
+    WorkerError,
+    WorkerFatal,
+)
+from stream_app.worker.ingest import ingest_record
+from stream_app.worker.kafka_consumer import ConsumerControl
+from stream_app.worker.kafka_ranges import RangeReader
+from stream_app.worker.partitions import (
+    MAX_METADATA_BYTES,
+    CommitMetadata,
+    CommitPoint,
+    PartitionState,
+    RangeIntent,
+)
+from stream_app.worker.publisher import TopicPublisher
+from stream_app.worker.rebuild import FlushRebuilder, RangeSource, late_reason
+from stream_app.worker.records import dead_letter_record, window_record
+from stream_app.worker.settings import WorkerSettings
+from stream_app.worker.stats import WorkerStats
+from stream_app.worker.takeover import StoredState, take_over
+
+__all__ = ["FlushSink", "StreamWorker", "WindowListener", "wall_clock_ms"]
+
+logger = logging.getLogger(__name__)
+
+WindowListener = Callable[[Sequence[WindowAggregate]], None]
+Clock = Callable[[], int]
+
+_ts = attrgetter("ts_ms")
+_PUBLISH_TIMEOUT_S = 10.0
+_MAX_RANGES_PER_FLUSH = 40
+"""An intent lists every range of its flush in each partition's commit metadata (<= 4 KB)."""
+
+
+class FlushSink(Protocol):
+    """Where flushes go (:class:`stream_app.storage.sink.ClickHouseSink`)."""
+
+    def write(self, flush: Flush) -> None:
+        """Store one flush idempotently; SinkUnavailable when it may be retried."""
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class _Unit:
+    """One flush (one insert) and the commits around it."""
+
+    flush: Flush
+    intent: dict[int, CommitPoint]
+    """Committed before the write: unchanged offsets, metadata with the flush's ranges."""
+    written: bool = False
+
+
+@dataclass
+class _Cycle:
+    """What one cycle stores, publishes and commits; steps done are not repeated."""
+
+    units: list[_Unit]
+    commits: dict[int, CommitPoint]
+    scopes: list[WindowAggregate]
+    proxies: list[WindowAggregate]
+    record_times: list[tuple[int, int]]
+    observed: bool = False
+    published: bool = False
+    notified: bool = False
+
+
+@dataclass
+class _Listener:
+    fn: WindowListener
+    per_proxy: bool
+
+
+@dataclass
+class _Backoff:
+    initial_s: float
+    max_s: float
+    current_s: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.current_s = self.initial_s
+
+    def next(self) -> float:
+        delay = self.current_s
+        self.current_s = min(self.max_s, self.current_s * 2)
+        return delay
+
+    def reset(self) -> None:
+        self.current_s = self.initial_s
+
+
+class StreamWorker:
+    """Windows per partition, flushes to storage, commits after (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        *,
+        sink: FlushSink,
+        storage: StoredState,
+        consumer: ConsumerControl,
+        dead_letters: TopicPublisher,
+        windows: TopicPublisher | None,
+        ranges: RangeSource | None = None,
+        clock: Clock = wall_clock_ms,
+    ) -> None:
+        self.settings = settings
+        self.source = settings.requests_topic
+        self.config = AggregatorConfig.from_settings(settings.pipeline)
+        self._sink = sink
+        self._storage = storage
+        self._consumer = consumer
+        self._dead_letters = dead_letters
+        self._windows = windows
+        self._clock = clock
+        self.rebuilder = FlushRebuilder(
+            source=self.source,
+            config=self.config,
+            reader=ranges
+            or RangeReader(
+                settings.bootstrap_servers,
+                self.source,
+                client_id=f"{settings.client_id}-rebuild",
+                timeout_s=settings.broker_request_timeout_s,
+            ),
+            sink=sink,
+            dead_letter=self._dead_letter,
+            clock=clock,
+        )
+        self._partitions: dict[int, PartitionState] = {}
+        self._record_times: list[tuple[int, int]] = []
+        self._cycle: _Cycle | None = None
+        self._write: asyncio.Future[None] | None = None
+        self._lock = asyncio.Lock()
+        self._takeover: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._backoff = _Backoff(
+            settings.sink_backoff_initial_ms / 1000, settings.sink_backoff_max_ms / 1000
+        )
+        self._listeners: list[_Listener] = []
+        self.lag: dict[int, int] = {}
+        self.stats = WorkerStats()
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def add_listener(self, listener: WindowListener, *, per_proxy: bool = False) -> None:
+        """Call ``listener`` with each batch of closed pool x region windows (and per-proxy
+        windows too when ``per_proxy``), after they are stored and before offsets are committed.
+        Listener errors are logged, never raised."""
+        self._listeners.append(_Listener(listener, per_proxy))
+
+    @property
+    def partitions(self) -> list[int]:
+        """The partitions this worker holds (taken over and not given up)."""
+        return sorted(self._partitions)
+
+    def partition_state(self, partition: int) -> PartitionState | None:
+        return self._partitions.get(partition)
+
+    @property
+    def taking_over(self) -> bool:
+        """True while a takeover runs (or waits for storage/Kafka to answer)."""
+        return self._takeover is not None and not self._takeover.done()
+
+    @property
+    def retry_delay_s(self) -> float | None:
+        """How long to wait before the next cycle when one is being retried, else None."""
+        return self._backoff.current_s if self._cycle is not None else None
+
+    # -- record path --------------------------------------------------------------------------
+
+    def process(self, partition: int, offset: int, key: bytes | None, value: bytes | None) -> None:
+        """Aggregate one record of the requests topic (see the module docstring)."""
+        state = self._partitions.get(partition)
+        if state is None:
+            self.stats.foreign_records += 1
+            return
+        if offset < state.next_offset:
+            self.stats.skipped_records += 1
+            return
+        state.next_offset = offset + 1
+        self.stats.records += 1
+        now_ms = self._clock()
+        events, reason = ingest_record(
+            state.aggregator,
+            source=self.source,
+            partition=partition,
+            offset=offset,
+            value=value,
+            now_ms=now_ms,
+        )
+        if reason is None:
+            count = len(events)
+            self.stats.events += count
+            self._record_times.append((count, sum(map(_ts, events)) // count))
+            return
+        if value is not None:
+            self.stats.decode_errors += 1
+        self._dead_letter(partition, offset, key, value or b"", reason, now_ms)
+
+    def _dead_letter(
+        self,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        payload: bytes,
+        reason: str,
+        now_ms: int,
+    ) -> None:
+        self.stats.dead_letters += 1
+        record_key, value, headers = dead_letter_record(
+            source=self.source,
+            partition=partition,
+            offset=offset,
+            key=key,
+            payload=payload,
+            reason=reason,
+            now_ms=now_ms,
+            max_payload_bytes=self.settings.dlq_max_payload_bytes,
+        )
+        self._dead_letters.add(record_key, value, headers)
+
+    # -- cycles -------------------------------------------------------------------------------
+
+    async def run_cycle(self) -> bool:
+        """One flush cycle (or the retry of the pending one); True when it completed.
+
+        Raises :class:`WorkerFatal` when storage rejects the flush for good.
+        """
+        async with self._lock:
+            if not self._partitions and self._cycle is None:
+                self.stats.last_cycle_wall_ms = self._clock()
+                return True
+            now_ms = self._clock()
+            await self._watch_input(now_ms)
+            if self._cycle is None:
+                self._cycle = self._take(self._partitions.values(), now_ms)
+            try:
+                await self._complete(self._cycle)
+            except (StorageError, WorkerError) as exc:
+                if isinstance(exc, SinkRejected | WorkerFatal):
+                    raise WorkerFatal(f"cannot store flush: {exc}") from exc
+                self._on_unavailable(exc)
+                return False
+            self._cycle = None
+            self._on_available()
+            self.stats.cycles += 1
+            self.stats.last_cycle_wall_ms = self._clock()
+            return True
+
+    async def _watch_input(self, now_ms: int) -> None:
+        """Lag per partition; suspend the idle rule where input is behind or unreachable."""
+        partitions = list(self._partitions)
+        try:
+            ends = await self._consumer.end_offsets(partitions)
+            self.stats.broker_reachable = True
+        except BrokerUnavailable:
+            ends = {}
+            self.stats.broker_reachable = False
+        stall_ms = self.settings.broker_stall_ms
+        for p, state in self._partitions.items():
+            end = ends.get(p)
+            if end is not None:
+                self.lag[p] = max(0, end - state.next_offset)
+            last_fetch = self._consumer.last_fetch_ms(p)
+            stalled = last_fetch is None or now_ms - last_fetch > stall_ms
+            behind = end is None or end > state.next_offset
+            if self.stats.paused or stalled or behind:
+                state.aggregator.defer_idle(now_ms)
+        if self.stats.paused:
+            self._consumer.pause(partitions)  # a rebalance may have resumed them
+
+    def _take(self, states: Iterable[PartitionState], now_ms: int) -> _Cycle:
+        """Close due windows and take every partition's flush (no I/O)."""
+        scopes: list[WindowAggregate] = []
+        proxies: list[WindowAggregate] = []
+        commits: dict[int, CommitPoint] = {}
+        pending: list[tuple[RangeIntent, Flush]] = []
+        for state in states:
+            aggregator = state.aggregator
+            closed = aggregator.close_due_windows(now_ms)
+            scopes.extend(closed.scopes)
+            proxies.extend(closed.proxies)
+            flush = aggregator.flush()
+            for late in aggregator.drain_late():
+                self.stats.late_events += 1
+                self._dead_letter(
+                    late.partition,
+                    late.offset,
+                    late.event.pool.encode(),
+                    encode_event(late.event),
+                    late_reason(late),
+                    now_ms,
+                )
+            watermark = aggregator.watermark_state()
+            if flush.ranges:
+                (span,) = flush.ranges  # one partition, one source
+                start = RangeIntent(
+                    state.partition, span.first_offset, span.last_offset, state.flushed_watermark
+                )
+                pending.append((start, flush))
+                commits[state.partition] = CommitPoint(
+                    span.last_offset + 1, CommitMetadata(watermark)
+                )
+            elif state.committed is not None and state.committed.watermark != watermark:
+                commits[state.partition] = CommitPoint(
+                    state.committed.offset, CommitMetadata(watermark)
+                )
+            state.flushed_watermark = watermark
+        units = [
+            self._unit(pending[i : i + _MAX_RANGES_PER_FLUSH])
+            for i in range(0, len(pending), _MAX_RANGES_PER_FLUSH)
+        ]
+        self.stats.windows_closed += len(scopes)
+        self.stats.proxy_windows_closed += len(proxies)
+        times, self._record_times = self._record_times, []
+        return _Cycle(units, commits, scopes, proxies, times)
+
+    @staticmethod
+    def _unit(group: list[tuple[RangeIntent, Flush]]) -> _Unit:
+        merged = Flush()
+        for _, flush in group:
+            merged.scopes.extend(flush.scopes)
+            merged.proxies.extend(flush.proxies)
+            merged.ranges.extend(flush.ranges)
+        ranges = tuple(r for r, _ in group)
+        points = {
+            r.partition: CommitPoint(r.first_offset, CommitMetadata(r.watermark, ranges))
+            for r in ranges
+        }
+        size = max(len(p.metadata) for p in points.values())
+        if size > MAX_METADATA_BYTES:  # cannot happen with _MAX_RANGES_PER_FLUSH; be loud
+            raise WorkerFatal(f"flush intent of {size} bytes exceeds {MAX_METADATA_BYTES}")
+        return _Unit(merged, points)
+
+    async def _complete(self, cycle: _Cycle) -> None:
+        await self._dead_letters.deliver(_PUBLISH_TIMEOUT_S)
+        for unit in cycle.units:
+            if unit.written:
+                continue
+            await self._commit(unit.intent, intent=True)
+            await self._write_flush(unit.flush)
+            unit.written = True
+        if not cycle.observed:
+            self._observe_stored(cycle)
+            cycle.observed = True
+        if not cycle.published:
+            if self._windows is not None:
+                for aggregate in self._published(cycle):
+                    self._windows.add(*window_record(aggregate))
+            cycle.published = True
+        if self._windows is not None:
+            await self._windows.deliver(_PUBLISH_TIMEOUT_S)
+        if not cycle.notified:
+            self._notify(cycle)
+            cycle.notified = True
+        await self._commit(cycle.commits)
+
+    def _published(self, cycle: _Cycle) -> list[WindowAggregate]:
+        if not self.settings.publish_windows:
+            return []
+        return cycle.scopes + cycle.proxies if self.settings.publish_proxy_windows else cycle.scopes
+
+    async def _write_flush(self, flush: Flush) -> None:
+        """Write in a thread; a write once started is always awaited to its end (a partition
+        must not change hands while a write covering it may still land)."""
+        write = asyncio.ensure_future(asyncio.to_thread(self._sink.write, flush))
+        self._write = write
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await write
+            raise
+        finally:
+            self._write = None
+        self.stats.flushes += 1
+        self.stats.flush_rows += len(flush.scopes) + len(flush.proxies)
+        self.stats.last_flush_wall_ms = self._clock()
+
+    def _observe_stored(self, cycle: _Cycle) -> None:
+        now_ms = self._clock()
+        for count, mean_ts in cycle.record_times:
+            self.stats.stored_delay.observe(now_ms - mean_ts, count)
+        for aggregate in cycle.scopes:
+            self.stats.window_delay.observe(now_ms - aggregate.window_end_ms)
+
+    def _notify(self, cycle: _Cycle) -> None:
+        for listener in self._listeners:
+            batch = cycle.scopes + cycle.proxies if listener.per_proxy else cycle.scopes
+            if not batch:
+                continue
+            try:
+                listener.fn(batch)
+            except Exception:
+                logger.exception("window listener %r failed", listener.fn)
+
+    async def _commit(self, commits: dict[int, CommitPoint], *, intent: bool = False) -> None:
+        """Commit offsets; an intent commit is also the fence that lets a write go ahead."""
+        held = {p: c for p, c in commits.items() if p in self._partitions}
+        if not held:
+            return
+        try:
+            await self._consumer.commit(held)
+        except PartitionsLost:
+            self.stats.partitions_lost += 1
+            raise
+        except BrokerUnavailable:
+            self.stats.commit_failures += 1
+            raise
+        self.stats.commits += 1
+        if not intent:
+            for p, point in held.items():
+                self._partitions[p].committed = point
+
+    def _on_unavailable(self, exc: Exception) -> None:
+        if isinstance(exc, PartitionsLost):
+            # The group moved on without us: stop at once (every write needs a successful
+            # intent commit, so nothing more is written); the rebalance that follows drops
+            # and re-assigns, and whatever was not stored is read again.
+            logger.warning(
+                "the group rebalanced under this worker, dropping its partitions: %s", exc
+            )
+            self._cycle = None
+            self._drop(set(self._partitions))
+            return
+        if isinstance(exc, PublishUnavailable):
+            self.stats.publish_failures += 1
+        elif isinstance(exc, StorageError):
+            self.stats.sink_failures += 1
+        delay_s = self._backoff.next()
+        if not self.stats.paused:
+            self.stats.paused = True
+            self.stats.pauses += 1
+            self._consumer.pause(self._partitions)
+            logger.warning("pausing consumption, the cycle is retried in %.1f s: %s", delay_s, exc)
+        else:
+            logger.info("cycle still failing, next try in %.1f s: %s", delay_s, exc)
+        now_ms = self._clock()
+        for state in self._partitions.values():
+            state.aggregator.defer_idle(now_ms)
+
+    def _on_available(self) -> None:
+        self._backoff.reset()
+        if self.stats.paused:
+            self.stats.paused = False
+            self._consumer.resume(self._partitions)
+            logger.warning("storage and Kafka available again: consumption resumed")
+
+    # -- rebalance and shutdown ---------------------------------------------------------------
+
+    async def on_revoked(self) -> None:
+        """Store and commit what is held (bounded), then drop every partition's state."""
+        await self._cancel_takeover()
+        async with self._lock:
+            await self._give_up(self.settings.revoke_timeout_s)
+
+    async def on_rebalance_complete(self, assigned: Iterable[int]) -> None:
+        """Take over ``assigned`` (retrying while Kafka or storage is unavailable); returns
+        when the partitions are ready or a newer rebalance cancelled the takeover."""
+        await self._cancel_takeover()
+        if self._stopping:
+            return
+        self._takeover = asyncio.create_task(self._take_over_until_done(set(assigned)))
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._takeover
+
+    async def shutdown(self) -> None:
+        """Final store and commit; afterwards every record is left for the next owner."""
+        self._stopping = True
+        await self._cancel_takeover()
+        async with self._lock:
+            await self._give_up(self.settings.revoke_timeout_s)
+
+    async def _cancel_takeover(self) -> None:
+        task, self._takeover = self._takeover, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _take_over_until_done(self, assigned: set[int]) -> None:
+        backoff = _Backoff(self._backoff.initial_s, self._backoff.max_s)
+        while True:
+            try:
+                async with self._lock:
+                    self._drop(set(self._partitions) - assigned)
+                    new = assigned - set(self._partitions)
+                    result = await take_over(
+                        new,
+                        source=self.source,
+                        config=self.config,
+                        consumer=self._consumer,
+                        storage=self._storage,
+                        rebuilder=self.rebuilder,
+                        now_ms=self._clock(),
+                        restore_horizon_ms=self.settings.restore_horizon_s * 1000,
+                    )
+                    await self._dead_letters.deliver(_PUBLISH_TIMEOUT_S)
+                    self._partitions.update(result.states)
+                    self.stats.takeovers += 1
+                    self.stats.restored_windows += result.restored_windows
+                    self.stats.rebuilt_flushes += result.rebuilt_flushes
+                logger.info(
+                    "took over partitions %s of %s (%d open windows restored, %d interrupted "
+                    "flushes rewritten)",
+                    sorted(new),
+                    self.source,
+                    result.restored_windows,
+                    result.rebuilt_flushes,
+                )
+                return
+            except PartitionsLost as exc:
+                logger.info("takeover interrupted by a rebalance: %s", exc)
+                return
+            except (StorageError, WorkerError) as exc:
+                if isinstance(exc, WorkerFatal) or not exc.retriable:
+                    raise
+                delay_s = backoff.next()
+                logger.warning(
+                    "cannot take partitions over yet (retry in %.1f s): %s", delay_s, exc
+                )
+                await asyncio.sleep(delay_s)
+
+    async def _give_up(self, timeout_s: float) -> None:
+        if self._partitions or self._cycle is not None:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    if self._cycle is None:
+                        self._cycle = self._take(self._partitions.values(), self._clock())
+                    await self._complete(self._cycle)
+                self._cycle = None
+            except (TimeoutError, StorageError, WorkerError) as exc:
+                self.stats.abandoned_flushes += 1
+                logger.warning(
+                    "giving partitions %s up without storing their last records (the next owner "
+                    "reads them again): %r",
+                    sorted(self._partitions),
+                    exc,
+                )
+                if self._write is not None:  # never let go while a write may still land
+                    with contextlib.suppress(Exception):
+                        await self._write
+        self._cycle = None
+        self._dead_letters.discard()
+        if self._windows is not None:
+            self._windows.discard()
+        self._drop(set(self._partitions))
+        self.stats.paused = False
+        self._backoff.reset()
+
+    def _drop(self, partitions: set[int]) -> None:
+        for p in partitions:
+            self._partitions.pop(p, None)
+            self.lag.pop(p, None)
+        if not self._partitions:
+            self._record_times = []

@@ -1,0 +1,187 @@
+"""One running stream worker: storage, topics, the Faust app, the cycle loop, ``/metrics``.
+
+:class:`WorkerService` is what ``proxywhirl-metrics worker`` runs (:func:`run_worker`) and what
+tests start in-process. ``start()`` migrates storage, creates missing topics (when configured),
+starts the Faust app and the cycle loop; ``stop()`` stores and commits what the worker holds,
+then stops the app (leaving the consumer group, so its partitions move to the other workers).
+The service ends by itself when the Faust app crashes or storage rejects a flush for good
+(:class:`~stream_app.worker.errors.WorkerFatal`): ``wait()`` returns, ``exit_code`` is 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+from prometheus_client import CollectorRegistry
+
+from stream_app.storage.client import get_client
+from stream_app.storage.migrate import Migrator
+from stream_app.storage.queries import StorageQueries
+from stream_app.storage.settings import StorageSettings
+from stream_app.storage.sink import ClickHouseSink
+from stream_app.worker.errors import WorkerFatal
+from stream_app.worker.faust_app import FaustSender, build_app, connect_worker
+from stream_app.worker.http import MetricsServer
+from stream_app.worker.kafka_consumer import FaustConsumerControl
+from stream_app.worker.metrics import WorkerCollector
+from stream_app.worker.publisher import TopicPublisher
+from stream_app.worker.runtime import FlushSink, StreamWorker, WindowListener
+from stream_app.worker.settings import WorkerSettings
+from stream_app.worker.topics import create_topics
+
+__all__ = ["WorkerService", "run_worker"]
+
+logger = logging.getLogger(__name__)
+
+
+class WorkerService:
+    """A worker process's components and their lifecycle (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        storage: StorageSettings,
+        *,
+        sink: FlushSink | None = None,
+        listeners: Sequence[WindowListener] = (),
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.storage = storage
+        self._sink = sink
+        self._listeners = list(listeners)
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.app: faust.App | None = None
+        self.worker: StreamWorker | None = None
+        self.metrics_server: MetricsServer | None = None
+        self.exit_code = 0
+        self._loop_task: asyncio.Task[None] | None = None
+        self._done = asyncio.Event()
+        self._last_attempt_s = time.monotonic()
+
+    async def start(self) -> None:
+        """Bring everything up; returns once the Faust app runs (partitions follow)."""
+        s = self.settings
+        client = get_client(self.storage)
+        await asyncio.to_thread(Migrator(client, self.storage).migrate)
+        if s.create_topics:
+            await create_topics(s)
+        app = build_app(s)
+        consumer = FaustConsumerControl(app, s.requests_topic, request_timeout_s=10.0)
+        sender = FaustSender(app)
+        worker = StreamWorker(
+            s,
+            sink=self._sink or ClickHouseSink(client, self.storage),
+            storage=StorageQueries(client, self.storage.database),
+            consumer=consumer,
+            dead_letters=TopicPublisher(sender, s.dlq_topic),
+            windows=TopicPublisher(sender, s.windows_topic) if s.publish_windows else None,
+        )
+        for listener in self._listeners:
+            worker.add_listener(listener)
+        connect_worker(app, worker)
+        self.app, self.worker = app, worker
+        self.registry.register(WorkerCollector(worker))
+        if s.metrics_port:
+            self.metrics_server = MetricsServer(
+                s.metrics_host, s.metrics_port, self.registry, self.health
+            )
+            await asyncio.to_thread(self.metrics_server.start)
+        await app.start()
+        self._loop_task = asyncio.create_task(self._cycles(), name="pwm-worker-cycles")
+        logger.info(
+            "worker %s consuming %s from %s", s.app_id, s.requests_topic, s.bootstrap_servers
+        )
+
+    async def _cycles(self) -> None:
+        assert self.worker is not None
+        assert self.app is not None
+        interval_s = self.settings.pipeline.flush_interval_ms / 1000
+        orphaned_since: float | None = None
+        try:
+            while True:
+                started = time.monotonic()
+                self._last_attempt_s = started
+                if self.app.crashed:
+                    raise WorkerFatal(f"the Faust app crashed: {self.app.crash_reason!r}")
+                if self._assigned() and not self.worker.partitions and not self.worker.taking_over:
+                    orphaned_since = orphaned_since or started
+                    if started - orphaned_since > self.settings.broker_rebalance_timeout_s:
+                        raise WorkerFatal("assigned partitions but holds none (no rebalance came)")
+                else:
+                    orphaned_since = None
+                completed = await self.worker.run_cycle()
+                delay_s = interval_s if completed else (self.worker.retry_delay_s or interval_s)
+                await asyncio.sleep(max(0.0, started + delay_s - time.monotonic()))
+        except WorkerFatal as exc:
+            logger.critical("worker stopping: %s", exc)
+            self.exit_code = 1
+            self._done.set()
+
+    def _assigned(self) -> set[int]:
+        assert self.app is not None
+        try:
+            tps = self.app.consumer.assignment()
+        except Exception:  # not started yet
+            return set()
+        return {tp.partition for tp in tps if tp.topic == self.settings.requests_topic}
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """(healthy, report) for ``/health`` (called from the metrics thread)."""
+        worker, app = self.worker, self.app
+        if worker is None or app is None:
+            return False, {"status": "starting"}
+        stalled_s = time.monotonic() - self._last_attempt_s
+        loop_alive = self._loop_task is not None and not self._loop_task.done()
+        healthy = loop_alive and not app.crashed and stalled_s < self.settings.health_stall_s
+        stats = worker.stats
+        status = "failing" if not healthy else "degraded" if stats.paused else "ok"
+        return healthy, {
+            "status": status,
+            "paused": stats.paused,
+            "broker_reachable": stats.broker_reachable,
+            "partitions": worker.partitions,
+            "lag": sum(worker.lag.values()),
+            "last_flush_ms": stats.last_flush_wall_ms,
+        }
+
+    async def wait(self) -> None:
+        """Return when the service ended by itself (a fatal error)."""
+        await self._done.wait()
+
+    async def stop(self) -> None:
+        """Store and commit what is held, leave the group, stop everything."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        if self.worker is not None:
+            await self.worker.shutdown()
+        if self.app is not None:
+            await self.app.stop()
+        if self.metrics_server is not None:
+            await asyncio.to_thread(self.metrics_server.stop)
+        self._done.set()
+
+
+async def run_worker(
+    settings: WorkerSettings, storage: StorageSettings, stop: asyncio.Event
+) -> int:
+    """Run a worker until ``stop`` is set or it fails; returns the process exit code."""
+    service = WorkerService(settings, storage)
+    try:
+        await service.start()
+        stopped = asyncio.create_task(stop.wait())
+        ended = asyncio.create_task(service.wait())
+        await asyncio.wait({stopped, ended}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        ended.cancel()
+    finally:
+        await service.stop()
+    return service.exit_code
