@@ -112,8 +112,11 @@ class _EngineRunner:
             now = self._clock_ms()
             sleep_s = max_sleep_s if deadline is None else max(0.0, (deadline - now) / 1000.0)
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that
+            # arrives as the event is set (replace_rules), and stop() would hang.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=min(sleep_s, max_sleep_s))
+                async with asyncio.timeout(min(sleep_s, max_sleep_s)):
+                    await self._wake.wait()
             self.tick()
 
     def start_ticks(self, max_sleep_s: float = 1.0) -> None:

@@ -4,10 +4,11 @@ Data flow (all in memory, no I/O):
 
 ``add(events, source=, partition=, offset=, now_ms=)``
     One decoded record. Each event is judged against the watermark as it stood when the record
-    arrived (:mod:`stream_app.core.watermark`): an event whose pool x region window has already
-    closed is *late* (see :mod:`stream_app.core.late`); every other event is counted at once
-    into the pending delta of its ``(window, pool, region, proxy_id)``
-    (:func:`stream_app.core.ingest.accumulate_record`). Then the record moves the watermark.
+    arrived (:mod:`stream_app.core.watermark`; the idle rule moves it only in ``close_due``):
+    an event whose pool x region window has already closed is *late* (see
+    :mod:`stream_app.core.late`); every other event is counted at once into the pending delta
+    of its ``(window, pool, region, proxy_id)`` (:func:`stream_app.core.ingest.accumulate_record`).
+    Then the record moves the watermark.
 materialisation (inside ``flush`` and ``close_due``)
     Pending deltas are merged into the open-window state: the pool x region delta of a window
     is the merge of its proxies' deltas, and each proxy's delta also goes to its ``(proxy
@@ -22,9 +23,12 @@ materialisation (inside ``flush`` and ``close_due``)
     closed aggregates agree whichever of flush and close runs first), then closes and releases
     every window whose end is at or below the watermark, also for keys that went quiet.
 
-Late events of a scope are reported as ``late_events`` on the next aggregate emitted for it:
-they are added to the delta of that scope's oldest open window at the next materialisation (so
-storage sees them too); while a scope has no open window they wait, counted as pending.
+Late events of a scope are reported as ``late_events`` on the aggregate of that scope's window
+that held the watermark when they arrived: the oldest window still open, so the next one emitted
+for the scope (unless an older one was due but not yet closed). They are counted into that
+window's delta, so storage sees them too, and the choice depends only on the watermark and the
+record (a rebuilt flush is the same). If the scope had no traffic in that window, its aggregate
+has ``requests == 0`` and only ``late_events``.
 
 Memory is bounded: closed windows are released, per-proxy entries per proxy window are limited
 (``max_proxies_per_window``; events of proxies past it count at pool level and in
@@ -73,7 +77,6 @@ class AggregatorStats:
     open_windows: int
     open_proxy_windows: int
     pending_events: int
-    pending_late_events: int
     clock_skew_records: int
     watermark_ms: int | None
 
@@ -108,8 +111,6 @@ class WindowAggregator:
         # Deltas of accepted events not yet merged into the open windows.
         self._pending: PendingDeltas = {}
         self._pending_events = 0
-        # Late events per scope not yet attached to an aggregate.
-        self._late_by_scope: dict[ScopeTuple, int] = {}
         # Folded deltas not yet handed over by flush().
         self._unflushed_scopes: dict[tuple[int, str, str], Accumulator] = {}
         self._unflushed_proxies: dict[tuple[int, str, str, str], Accumulator] = {}
@@ -137,7 +138,13 @@ class WindowAggregator:
         """Aggregate one decoded record (an envelope's events or one bare event).
 
         ``offset`` is the record's position in ``source``/``partition`` (flushes report the
-        ranges they cover); ``now_ms`` is the wall clock, for the idle rule and the skew guard.
+        ranges they cover); ``now_ms`` is the wall clock of its arrival, for the clock skew guard.
+
+        The idle rule is not applied here but in :meth:`close_due_windows` (and
+        :meth:`advance_idle`): between two of those calls the watermark moves by event time only,
+        so what a flush holds depends only on the watermark state at its start and its records
+        (and on ``now_ms`` only for events more than ``max_future_skew_ms`` ahead of it). A worker
+        can rebuild a flush from its records after a crash and get the same rows.
         """
         span = self._ranges.get((source, partition))
         if span is None:
@@ -146,12 +153,13 @@ class WindowAggregator:
             span[0] = offset
         elif offset > span[1]:
             span[1] = offset
-        watermark = self._watermark.advance(now_ms)
         if not events:
             return
+        watermark = self._watermark.value
         late = accumulate_record(events, self._pending, self._window_ms, watermark)
-        for window_start, ev in late:
-            self._on_late(ev, window_start, watermark, source, partition, offset)
+        if late and watermark is not None:
+            for window_start, ev in late:
+                self._on_late(ev, window_start, watermark, source, partition, offset)
         accepted = len(events) - len(late)
         self._events_accepted += accepted
         self._pending_events += accepted
@@ -161,14 +169,21 @@ class WindowAggregator:
         self,
         ev: WireEvent,
         window_start_ms: int,
-        watermark_ms: int | None,
+        watermark_ms: int,
         source: str,
         partition: int,
         offset: int,
     ) -> None:
+        """Count a late event on its scope's window that holds the watermark; keep it aside."""
         self._late_events += 1
-        scope = (ev.pool, ev.region)
-        self._late_by_scope[scope] = self._late_by_scope.get(scope, 0) + 1
+        current = watermark_ms - watermark_ms % self._window_ms
+        by_proxy = self._pending.get((current, ev.pool, ev.region))
+        if by_proxy is None:
+            by_proxy = self._pending[(current, ev.pool, ev.region)] = {}
+        carrier = by_proxy.get(None)
+        if carrier is None:
+            carrier = by_proxy[None] = Accumulator()
+        carrier.late_events += 1
         self._late.offer(
             LateEvent(
                 event=ev,
@@ -176,7 +191,7 @@ class WindowAggregator:
                 partition=partition,
                 offset=offset,
                 window_start_ms=window_start_ms,
-                watermark_ms=watermark_ms if watermark_ms is not None else 0,
+                watermark_ms=watermark_ms,
             )
         )
 
@@ -190,7 +205,7 @@ class WindowAggregator:
         proxy window.
         """
         pending = self._pending
-        if not pending and not self._late_by_scope:
+        if not pending:
             return
         self._pending = {}
         self._pending_events = 0
@@ -220,8 +235,6 @@ class WindowAggregator:
             if delta is None:  # pragma: no cover - pending lists are never empty
                 continue
             deltas[key] = delta
-        if self._late_by_scope:
-            self._attach_late(deltas)
         scopes = self._scopes
         unflushed = self._unflushed_scopes
         for key, delta in deltas.items():
@@ -232,28 +245,6 @@ class WindowAggregator:
                 unflushed[key] = delta
             else:
                 kept.merge(delta)
-
-    def _attach_late(self, deltas: dict[tuple[int, str, str], Accumulator]) -> None:
-        """Put waiting late counts on the oldest open window of their scope, if it has one."""
-        oldest_new: dict[ScopeTuple, int] = {}
-        for window_start, pool, region in deltas:
-            seen = oldest_new.get((pool, region))
-            if seen is None or window_start < seen:
-                oldest_new[(pool, region)] = window_start
-        for scope, count in list(self._late_by_scope.items()):
-            candidates = [
-                start
-                for start in (oldest_new.get(scope), self._scopes.earliest_start(scope))
-                if start is not None
-            ]
-            if not candidates:
-                continue
-            key = (max(candidates), scope[0], scope[1])
-            delta = deltas.get(key)
-            if delta is None:
-                delta = deltas[key] = Accumulator()
-            delta.late_events += count
-            del self._late_by_scope[scope]
 
     # -- output ------------------------------------------------------------------------------
 
@@ -350,6 +341,10 @@ class WindowAggregator:
         """Continue from a saved watermark; the idle rule restarts at ``now_ms``."""
         self._watermark.restore(state, now_ms)
 
+    def advance_idle(self, now_ms: int) -> int | None:
+        """Apply the idle rule at ``now_ms`` without closing anything; return the watermark."""
+        return self._watermark.advance(now_ms)
+
     def defer_idle(self, now_ms: int) -> None:
         """The input is known to be behind or stalled: do not count this time as idle."""
         self._watermark.defer_idle(now_ms)
@@ -368,7 +363,6 @@ class WindowAggregator:
             open_windows=len(self._scopes),
             open_proxy_windows=len(self._proxies),
             pending_events=self._pending_events,
-            pending_late_events=sum(self._late_by_scope.values()),
             clock_skew_records=self._watermark.skewed_records,
             watermark_ms=self._watermark.value,
         )

@@ -217,6 +217,8 @@ class EmbeddedAlerting:
         self._listening = False
         self._started = False
         self.last_scope_window_end_ms: int | None = None
+        self.fleet_rules_idle = False
+        """True while the fleet-rules task waits for windows to close (diagnostics, tests)."""
         self.state_failures = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -259,9 +261,9 @@ class EmbeddedAlerting:
         self._started = False
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # gather, not "suppress(CancelledError): await task": a cancellation of close() itself
+        # must not be swallowed.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.watcher.stop()
         await self.scope_runner.stop()
@@ -323,8 +325,13 @@ class EmbeddedAlerting:
             now = self._clock_ms()
             next_due = runner.due_window_end_ms(now) + window_ms + settle_ms
             timeout_s = min(max(0.0, (next_due - now) / 1000.0), runner.window_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that
+            # arrives as the event is set, and close() would wait for this task forever.
+            self.fleet_rules_idle = True
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._windows_closed.wait(), timeout=timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await self._windows_closed.wait()
+            self.fleet_rules_idle = False
             self._windows_closed.clear()
             try:
                 await runner.evaluate_due()

@@ -1,15 +1,67 @@
 """One record into a partition's aggregator: the decode-and-add step the worker and flush
-rebuilds share (so a rebuilt flush aggregates the same records the same way)."""
+rebuilds share (so a rebuilt flush aggregates the same records the same way).
+
+Producers deliver at least once: a producer that lost an acknowledgement (broker restart, network
+cut) sends the envelope again from its spool, with the same ``batch_id``. Each partition keeps the
+ids of its last envelopes (:class:`RecentBatches`) and skips a repeated one, so a replay never
+counts its events twice. The memory is per worker: a repeat that arrives after the partition
+changed hands is not recognised (the new owner does not know the ids).
+"""
 
 from __future__ import annotations
 
+from collections import deque
+from dataclasses import dataclass
+
 from schemas.errors import DecodeError
-from schemas.wire import WireEvent, decode_record
+from schemas.wire import WireEvent, decode_batch, decode_record
 from stream_app.core.aggregator import WindowAggregator
 
-__all__ = ["ingest_record"]
+__all__ = ["Ingested", "RecentBatches", "ingest_record"]
 
 _NO_EVENTS: tuple[WireEvent, ...] = ()
+_ENVELOPE_MARK = b'"events"'
+
+
+class RecentBatches:
+    """The last ``capacity`` envelope ids of one partition."""
+
+    __slots__ = ("_capacity", "_ids", "_order")
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._ids: set[str] = set()
+        self._order: deque[str] = deque()
+
+    def repeated(self, batch_id: str) -> bool:
+        """True when ``batch_id`` was seen recently; otherwise remember it."""
+        if batch_id in self._ids:
+            return True
+        if self._capacity <= 0:
+            return False
+        self._ids.add(batch_id)
+        self._order.append(batch_id)
+        if len(self._order) > self._capacity:
+            self._ids.discard(self._order.popleft())
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """What one record gave: its events, or the dead-letter reason, or a repeated envelope."""
+
+    events: list[WireEvent]
+    reason: str | None = None
+    repeated: bool = False
+
+
+def _decode(value: bytes, recent: RecentBatches | None) -> tuple[list[WireEvent], bool]:
+    if _ENVELOPE_MARK in value:
+        batch = decode_batch(value)
+        if recent is not None and recent.repeated(batch.batch_id):
+            return [], True
+        return batch.events, False
+    return decode_record(value), False
 
 
 def ingest_record(
@@ -20,22 +72,26 @@ def ingest_record(
     offset: int,
     value: bytes | None,
     now_ms: int,
-) -> tuple[list[WireEvent], str | None]:
-    """Decode ``value`` (an envelope or one event) and add it; returns (events, None), or
-    ([], the dead-letter reason) for a record that cannot be decoded.
+    recent: RecentBatches | None = None,
+) -> Ingested:
+    """Decode ``value`` (an envelope or one event) and add its events.
 
     Either way the offset is added, so the flush's range covers it and storage knows it was
-    handled.
+    handled: also for a record that cannot be decoded (``reason``) or a repeated envelope.
     """
     if value is None:
-        reason = "empty record: no value"
+        result = Ingested([], "empty record: no value")
     else:
         try:
-            events = decode_record(value)
+            events, repeated = _decode(value, recent)
         except DecodeError as exc:
-            reason = str(exc)
+            result = Ingested([], str(exc))
         else:
-            aggregator.add(events, source=source, partition=partition, offset=offset, now_ms=now_ms)
-            return events, None
+            if events:
+                aggregator.add(
+                    events, source=source, partition=partition, offset=offset, now_ms=now_ms
+                )
+                return Ingested(events)
+            result = Ingested([], None, repeated)
     aggregator.add(_NO_EVENTS, source=source, partition=partition, offset=offset, now_ms=now_ms)
-    return [], reason
+    return result

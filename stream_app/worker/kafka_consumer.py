@@ -62,8 +62,8 @@ class ConsumerControl(Protocol):
     async def seek(self, partition: int, offset: int) -> None:
         """Read the partition from ``offset`` on."""
 
-    def partition_count(self) -> int | None:
-        """Partitions of the topic per the consumer's metadata (None if unknown yet)."""
+    async def partition_count(self) -> int | None:
+        """Partitions of the topic per the cluster metadata (None if it cannot be known)."""
 
 
 class _FaustApp(Protocol):
@@ -161,12 +161,20 @@ class FaustConsumerControl:
     async def seek(self, partition: int, offset: int) -> None:
         await self._app.consumer.seek(self._tp(partition), offset)
 
-    def partition_count(self) -> int | None:
+    async def partition_count(self) -> int | None:
+        async def fetch() -> int | None:
+            consumer = self._thread._ensure_consumer()
+            found = consumer.partitions_for_topic(self.topic)
+            if not found:
+                await consumer._client.force_metadata_update()
+                found = consumer.partitions_for_topic(self.topic)
+            return len(found) if found else None
+
         try:
-            count = self._thread.topic_partitions(self.topic)
-        except Exception:  # not started yet
-            return None
-        return int(count) if count else None
+            count: int | None = await self._in_consumer_thread("topic metadata", fetch)
+        except KafkaError as exc:
+            raise _translate(exc, "topic metadata") from exc
+        return count
 
 
 def _translate(exc: KafkaError, action: str) -> Exception:

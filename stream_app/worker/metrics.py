@@ -84,6 +84,11 @@ class WorkerCollector(Collector):
             "Records of partitions not held (read again by the owner)",
             s.foreign_records,
         )
+        yield _counter(
+            "repeated_batches",
+            "Envelopes skipped as repeats of a recent batch_id",
+            s.repeated_batches,
+        )
         dead = CounterMetricFamily(
             _P + "dead_letters", "Records sent to the dead-letter topic", labels=["reason"]
         )

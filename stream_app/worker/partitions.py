@@ -28,6 +28,7 @@ from aiokafka.partitioner import murmur2  # type: ignore[import-untyped, unused-
 
 from stream_app.core.aggregator import WindowAggregator
 from stream_app.core.watermark import WatermarkState
+from stream_app.worker.ingest import RecentBatches
 
 __all__ = [
     "MAX_METADATA_BYTES",
@@ -138,7 +139,8 @@ class PartitionState:
     """One assigned partition: its aggregator, read position and last commit.
 
     ``flushed_watermark`` is the watermark when the last flush was taken: the starting
-    watermark of the records the next flush covers (what a rebuild starts from).
+    watermark of the records the next flush covers (what a rebuild starts from). ``recent``
+    holds the ids of the partition's last envelopes (repeated ones are skipped).
     """
 
     partition: int
@@ -146,3 +148,4 @@ class PartitionState:
     next_offset: int
     committed: CommitPoint | None = None
     flushed_watermark: WatermarkState = NO_WATERMARK
+    recent: RecentBatches | None = None

@@ -27,7 +27,7 @@ from stream_app.core.config import AggregatorConfig
 from stream_app.core.contributions import Flush
 from stream_app.core.late import LateEvent
 from stream_app.core.watermark import WatermarkState
-from stream_app.worker.ingest import ingest_record
+from stream_app.worker.ingest import RecentBatches, ingest_record
 from stream_app.worker.kafka_ranges import RangeRecord
 from stream_app.worker.partitions import RangeIntent
 
@@ -68,6 +68,7 @@ class FlushRebuilder:
         sink: FlushSinkLike,
         dead_letter: DeadLetterFn,
         clock: Callable[[], int],
+        dedup_batches: int = 0,
     ) -> None:
         self._source = source
         self._config = config.model_copy(update={"idle_timeout_ms": _NEVER_IDLE_MS})
@@ -75,6 +76,7 @@ class FlushRebuilder:
         self._sink = sink
         self._dead_letter = dead_letter
         self._clock = clock
+        self._dedup_batches = dedup_batches
         self.rebuilt = 0
 
     def build(
@@ -88,20 +90,27 @@ class FlushRebuilder:
         watermarks: dict[int, WatermarkState] = {}
         now_ms = self._clock()
         for r in intent:
+            recent = RecentBatches(self._dedup_batches)
             aggregator = WindowAggregator(self._config)
             aggregator.restore_watermark(r.watermark, now_ms)
             for record in by_partition.get(r.partition, ()):
-                _, reason = ingest_record(
+                got = ingest_record(
                     aggregator,
                     source=self._source,
                     partition=r.partition,
                     offset=record.offset,
                     value=record.value,
                     now_ms=now_ms,
+                    recent=recent,
                 )
-                if reason is not None:
+                if got.reason is not None:
                     self._dead_letter(
-                        r.partition, record.offset, record.key, record.value or b"", reason, now_ms
+                        r.partition,
+                        record.offset,
+                        record.key,
+                        record.value or b"",
+                        got.reason,
+                        now_ms,
                     )
             flush = aggregator.flush()
             for late in aggregator.drain_late():

@@ -180,6 +180,7 @@ class StreamWorker:
             sink=sink,
             dead_letter=self._dead_letter,
             clock=clock,
+            dedup_batches=settings.dedup_batches,
         )
         self._partitions: dict[int, PartitionState] = {}
         self._record_times: list[tuple[int, int]] = []
@@ -235,22 +236,26 @@ class StreamWorker:
         state.next_offset = offset + 1
         self.stats.records += 1
         now_ms = self._clock()
-        events, reason = ingest_record(
+        got = ingest_record(
             state.aggregator,
             source=self.source,
             partition=partition,
             offset=offset,
             value=value,
             now_ms=now_ms,
+            recent=state.recent,
         )
-        if reason is None:
+        if got.events:
+            events = got.events
             count = len(events)
             self.stats.events += count
             self._record_times.append((count, sum(map(_ts, events)) // count))
-            return
-        if value is not None:
-            self.stats.decode_errors += 1
-        self._dead_letter(partition, offset, key, value or b"", reason, now_ms)
+        elif got.repeated:
+            self.stats.repeated_batches += 1
+        elif got.reason is not None:
+            if value is not None:
+                self.stats.decode_errors += 1
+            self._dead_letter(partition, offset, key, value or b"", got.reason, now_ms)
 
     def _dead_letter(
         self,
@@ -549,6 +554,7 @@ class StreamWorker:
                         rebuilder=self.rebuilder,
                         now_ms=self._clock(),
                         restore_horizon_ms=self.settings.restore_horizon_s * 1000,
+                        dedup_batches=self.settings.dedup_batches,
                     )
                     await self._dead_letters.deliver(_PUBLISH_TIMEOUT_S)
                     self._partitions.update(result.states)

@@ -143,6 +143,10 @@ class WorkerSettings(BaseSettings):
         description="No fetch response for this long: the broker is taken as unreachable and "
         "windows are not closed by the idle rule meanwhile",
     )
+    dedup_batches: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        default=20_000,
+        description="Envelope ids remembered per partition to skip a producer's replays (0: off)",
+    )
     producer_compression: Compression = "zstd"
     dlq_max_payload_bytes: Annotated[int, Field(ge=1_024, le=16 * 1024 * 1024)] = 256 * 1024
     health_stall_s: Annotated[float, Field(gt=0, le=3_600)] = Field(

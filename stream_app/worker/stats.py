@@ -48,6 +48,8 @@ class WorkerStats:
     """Records below a partition's read position: stored already or delivered twice."""
     foreign_records: int = 0
     """Records of partitions this worker does not hold (any more): read again by their owner."""
+    repeated_batches: int = 0
+    """Envelopes skipped because the same batch_id was just seen (a producer's replay)."""
     dead_letters: int = 0
     decode_errors: int = 0
     late_events: int = 0

@@ -31,6 +31,7 @@ from stream_app.core.config import AggregatorConfig
 from stream_app.core.watermark import WatermarkState
 from stream_app.storage.results import RestoredWindow
 from stream_app.worker.errors import RangeUnavailable
+from stream_app.worker.ingest import RecentBatches
 from stream_app.worker.kafka_consumer import ConsumerControl
 from stream_app.worker.partitions import (
     NO_WATERMARK,
@@ -76,6 +77,7 @@ async def take_over(
     rebuilder: FlushRebuilder,
     now_ms: int,
     restore_horizon_ms: int,
+    dedup_batches: int = 0,
 ) -> Takeover:
     """Build the states of ``partitions`` (see the module docstring).
 
@@ -108,7 +110,12 @@ async def take_over(
             point = CommitPoint(floor, CommitMetadata(watermark))
             result.committed_ahead[p] = point
         result.states[p] = PartitionState(
-            p, aggregator, next_offset=floor, committed=point, flushed_watermark=watermark
+            p,
+            aggregator,
+            next_offset=floor,
+            committed=point,
+            flushed_watermark=watermark,
+            recent=RecentBatches(dedup_batches) if dedup_batches else None,
         )
     if result.committed_ahead:
         await consumer.commit(result.committed_ahead)
@@ -164,7 +171,7 @@ async def _restore_windows(
     now_ms: int,
     horizon_ms: int,
 ) -> None:
-    count = consumer.partition_count()
+    count = await consumer.partition_count()
     if count is None:
         logger.warning(
             "partition count unknown: no open windows restored for %s", sorted(result.states)

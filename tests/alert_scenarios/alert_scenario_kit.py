@@ -211,14 +211,21 @@ class ScenarioRun:
         seed: int = 1,
         window_s: int = WINDOW_S,
         proxy_window_s: int = WINDOW_S,
+        storage: tuple[StorageClient, StorageSettings] | None = None,
+        name: str | None = None,
+        start_s: int = 0,
     ) -> None:
-        self.clock = VirtualClock(T0)
+        """``storage``/``name``/``start_s``: continue an earlier run (same database, same state
+        names) from ``T0 + start_s``, as a restarted service would."""
+        self.clock = VirtualClock(at(start_s))
         self.sim = FleetSimulator(scenario, seed=seed, origin_ms=T0)
         self.window_ms = window_s * 1000
         self.tmp_path = tmp_path
+        tmp_path.mkdir(parents=True, exist_ok=True)
         self.rules_path = tmp_path / "rules.yaml"
         write_atomically(self.rules_path, rules_yaml)
-        self.client, self.storage = scenario_database(tmp_path / "chdb")
+        self.client, self.storage = storage or scenario_database(tmp_path / "chdb")
+        self.name = name or f"scenario-{uuid.uuid4().hex[:8]}"
         self.sink = OutageSink(ClickHouseSink(self.client, self.storage))
         self.pipeline = EmbeddedPipeline(
             PipelineSettings(
@@ -251,9 +258,9 @@ class ScenarioRun:
             metrics=AlertingMetrics(self.registry),
             sinks=[self.events, self.notifications],
             clock_ms=self.clock,
-            name=f"scenario-{uuid.uuid4().hex[:8]}",
+            name=self.name,
         )
-        self._fed_until_ms = T0
+        self._fed_until_ms = at(start_s)
         self.closed_ends: list[int] = []
 
     async def __aenter__(self) -> ScenarioRun:
@@ -282,9 +289,9 @@ class ScenarioRun:
                 count += len(chunk)
         return count
 
-    async def step(self) -> None:
+    async def step(self, *, wait_for_fleet: bool = True) -> None:
         """Feed the next window's events, move the clock to its end, close what is due and
-        wait until the fleet rules have evaluated the closed windows too."""
+        (unless told not to) wait until the fleet rules have evaluated those windows too."""
         start = self._fed_until_ms
         end = start + self.window_ms
         self._feed(start, end)
@@ -293,7 +300,7 @@ class ScenarioRun:
         closed = await self.pipeline.flush_and_close()
         ends = sorted({a.window_end_ms for a in closed})
         self.closed_ends.extend(ends)
-        if ends:
+        if ends and wait_for_fleet:
             fleet = self.alerting.fleet_runner
             await wait_until(
                 lambda: (fleet.last_window_end_ms or 0) >= ends[-1],

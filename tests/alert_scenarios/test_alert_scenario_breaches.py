@@ -5,6 +5,7 @@ once, a low-traffic pool under min_requests)."""
 from __future__ import annotations
 
 import asyncio
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from alert_scenario_kit import (
 
 from schemas.alerts import AlertStatus
 from stream_app.alerting.history import read_alert_history
+from stream_app.cli_alerts import alerts_history
 
 SPIKE_RULES = """
 grouping: {group_by: [alertname], group_wait_s: 10, group_interval_s: 30}
@@ -99,6 +101,24 @@ async def test_error_spike_in_one_pool_fires_after_for_and_resolves_after_keep_f
             ("firing", "beta", fired.fingerprint),
             ("resolved", "beta", fired.fingerprint),
         ]
+        # ... and `alerts history` lists them.
+        out, err = io.StringIO(), io.StringIO()
+        code = await asyncio.to_thread(
+            alerts_history,
+            run.storage,
+            last_s=300,
+            now=datetime.fromtimestamp(at(200) / 1000, UTC),
+            out=out,
+            err=err,
+        )
+        assert code == 0
+        assert out.getvalue().splitlines() == [
+            "2027-01-15T08:01:00.000Z - firing   PoolHighErrorRate [page] beta "
+            f"value {fired.value:.4g} (threshold 0.2) {fired.annotations['summary']}",
+            "2027-01-15T08:01:00.000Z 2027-01-15T08:02:20.000Z resolved PoolHighErrorRate [page] "
+            f"beta value {resolved.value:.4g} (threshold 0.2) {resolved.annotations['summary']}",
+        ]
+        assert err.getvalue() == "2 alert event(s)\n"
     leftovers = [
         t.get_name()
         for t in asyncio.all_tasks()

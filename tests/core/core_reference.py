@@ -111,7 +111,6 @@ class ReferenceAggregator:
     closed: set[WindowKey] = field(default_factory=set)
     closed_proxies: set[ProxyKey] = field(default_factory=set)
     late: list[WireEvent] = field(default_factory=list)
-    late_waiting: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     late_on_window: dict[WindowKey, int] = field(default_factory=lambda: defaultdict(int))
 
     def __post_init__(self) -> None:
@@ -120,15 +119,17 @@ class ReferenceAggregator:
         )
 
     def add(self, record: list[WireEvent], now_ms: int) -> None:
-        self.watermark.advance(now_ms)
-        wm = self.watermark.value
+        wm = self.watermark.value  # the idle rule runs at close only
         window_ms = self.window_s * 1000
         proxy_ms = self.proxy_window_s * 1000
         for e in record:
             start = (e.ts_ms // window_ms) * window_ms
             if wm is not None and start + window_ms <= wm:
                 self.late.append(e)
-                self.late_waiting[(e.pool, e.region)] += 1
+                # Reported on the scope's window that holds the watermark (created if needed).
+                current = (wm // window_ms) * window_ms
+                self.events.setdefault((current, e.pool, e.region), [])
+                self.late_on_window[(current, e.pool, e.region)] += 1
                 continue
             self.events[(start, e.pool, e.region)].append(e)
             if e.proxy_id is not None:
@@ -137,19 +138,8 @@ class ReferenceAggregator:
         if record:
             self.watermark.observe(max(e.ts_ms for e in record), now_ms)
 
-    def materialize(self) -> None:
-        """Late counts go to the oldest not-yet-closed window of their scope, if any."""
-        for scope, count in list(self.late_waiting.items()):
-            if count == 0:
-                continue
-            open_starts = [k[0] for k in self.events if k[1:] == scope and k not in self.closed]
-            if open_starts:
-                self.late_on_window[(min(open_starts), *scope)] += count
-                self.late_waiting[scope] = 0
-
     def close(self, now_ms: int) -> tuple[dict[WindowKey, Expected], dict[ProxyKey, Expected]]:
         self.watermark.advance(now_ms)
-        self.materialize()
         wm = self.watermark.value
         scopes: dict[WindowKey, Expected] = {}
         proxies: dict[ProxyKey, Expected] = {}

@@ -182,32 +182,46 @@ def test_late_side_output_is_bounded_and_counts_what_it_drops() -> None:
     assert [x.event.ts_ms for x in agg.drain_late()] == [T0_MS + 1]
 
 
-def test_late_events_are_reported_on_the_next_aggregate_of_their_scope() -> None:
+def test_late_events_are_reported_on_the_window_holding_the_watermark() -> None:
     agg = aggregator()
     feed = Feed(agg)
     feed(event(T0_MS + 1 * S), event(T0_MS + 1 * S, region="us"), now_ms=T0_MS + 1 * S)
-    feed(event(T0_MS + 16 * S), now_ms=T0_MS + 16 * S)  # closes window 0 of both scopes
+    feed(event(T0_MS + 16 * S), now_ms=T0_MS + 16 * S)  # watermark 11 s: window 0 closes
     closed = agg.close_due(T0_MS + 16 * S)
     assert [(a.scope.region, a.late_events) for a in closed] == [("eu", 0), ("us", 0)]
     agg.flush()
     feed(event(T0_MS + 2 * S), event(T0_MS + 3 * S, region="us"), now_ms=T0_MS + 16 * S)
-    stats = agg.stats
-    assert stats.late_events == 2
-    # "eu" has an open window (10 s..20 s): the count goes on it, and into storage with it.
+    assert agg.stats.late_events == 2
+    # Both go on their scope's 10..20 s window, which holds the watermark; "us" has no traffic
+    # there yet, so its row carries only the late count. Storage gets them with the flush.
     flush = agg.flush()
-    assert [
-        (c.scope.region, c.window_start_ms - T0_MS, c.acc.late_events) for c in flush.scopes
-    ] == [("eu", 10 * S, 1)]
-    # "us" has no open window: its count waits for the next one.
-    assert agg.stats.pending_late_events == 1
+    rows = sorted(
+        (c.scope.region, c.window_start_ms - T0_MS, c.acc.requests, c.acc.late_events)
+        for c in flush.scopes
+    )
+    assert rows == [("eu", 10 * S, 0, 1), ("us", 10 * S, 0, 1)]
     feed(event(T0_MS + 17 * S, region="us"), now_ms=T0_MS + 17 * S)
     feed(event(T0_MS + 40 * S), now_ms=T0_MS + 40 * S)
     closed = agg.close_due(T0_MS + 40 * S)
-    assert [(a.scope.region, a.window_start_ms - T0_MS, a.late_events) for a in closed] == [
-        ("eu", 10 * S, 1),
-        ("us", 10 * S, 1),
+    assert [
+        (a.scope.region, a.window_start_ms - T0_MS, a.requests, a.late_events) for a in closed
+    ] == [
+        ("eu", 10 * S, 1, 1),
+        ("us", 10 * S, 1, 1),
     ]
-    assert agg.stats.pending_late_events == 0
+
+
+def test_a_scope_with_only_late_events_gets_an_aggregate_without_requests() -> None:
+    agg = aggregator()
+    feed = Feed(agg)
+    feed(event(T0_MS + 30 * S), now_ms=T0_MS + 30 * S)  # watermark 25 s
+    feed(event(T0_MS + 1 * S, pool="quiet"), now_ms=T0_MS + 30 * S)
+    feed(event(T0_MS + 60 * S), now_ms=T0_MS + 60 * S)
+    closed = agg.close_due(T0_MS + 60 * S)
+    (quiet,) = [a for a in closed if a.scope.pool == "quiet"]
+    assert (quiet.window_start_ms - T0_MS, quiet.requests, quiet.late_events) == (20 * S, 0, 1)
+    assert quiet.success_rate is None
+    assert quiet.latency.quantile(0.5) is None
 
 
 def test_a_clock_far_ahead_is_counted_and_cannot_push_the_watermark() -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from core_events import T0_MS, assert_matches, wire_events
+import pytest
+from core_events import T0_MS, acc_fields, assert_matches, wire_events
 from core_reference import ReferenceAggregator
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -21,6 +22,7 @@ from schemas.wire import WireEvent
 from stream_app.core.accumulator import Accumulator
 from stream_app.core.aggregator import WindowAggregator
 from stream_app.core.config import AggregatorConfig
+from stream_app.core.contributions import Flush
 
 
 def assert_same_latency(a: WindowAggregate, b: WindowAggregate) -> None:
@@ -98,7 +100,8 @@ def build(s: Scenario) -> tuple[WindowAggregator, ReferenceAggregator]:
     return WindowAggregator(config), ref
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_aggregator_matches_brute_force(s: Scenario) -> None:
     agg, ref = build(s)
@@ -113,7 +116,6 @@ def test_aggregator_matches_brute_force(s: Scenario) -> None:
     def take() -> None:
         nonlocal offsets_since_flush
         flush = agg.flush()
-        ref.materialize()
         for c in flush.scopes:
             assert c.window_s == s.window_s
             flushed_scopes[(c.window_start_ms, c.scope.pool, c.scope.region)].merge(c.acc)
@@ -181,15 +183,13 @@ def test_aggregator_matches_brute_force(s: Scenario) -> None:
     assert stats.events_accepted == events_total - len(ref.late)
     assert stats.late_dropped_overflow == 0
     assert stats.proxy_overflow == 0
-    # Every late event is reported on an aggregate of its scope, or still waits for one.
+    # Every late event is reported on an aggregate of its scope.
     reported = sum(a.late_events for a in closed_scopes.values())
-    assert reported + stats.pending_late_events == len(ref.late)
-    assert stats.pending_late_events == sum(ref.late_waiting.values())
+    assert reported == len(ref.late)
 
     event(f"late events: {min(len(ref.late), 3)}+")
     event(f"closed pool windows: {min(len(closed_scopes), 5)}+")
     event(f"closed proxy windows: {min(len(closed_proxies), 5)}+")
-    event(f"late reported on an aggregate: {reported > 0}")
 
     # The flushed partial sums add up to exactly the closed aggregates.
     assert set(flushed_scopes) == set(closed_scopes)
@@ -205,3 +205,38 @@ def test_aggregator_matches_brute_force(s: Scenario) -> None:
         got = acc.to_aggregate(closed_acc.scope, pkey[0], s.proxy_window_s)
         assert got.model_dump(exclude={"latency"}) == closed_acc.model_dump(exclude={"latency"})
         assert_same_latency(got, closed_acc)
+
+
+def contribution_rows(flush: Flush) -> dict[tuple[object, ...], dict[str, object]]:
+    return {
+        (c.window_start_ms, c.window_s, c.scope): acc_fields(c.acc)
+        for c in [*flush.scopes, *flush.proxies]
+    }
+
+
+@pytest.mark.slow
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_a_flush_is_rebuilt_exactly_from_its_start_state_and_records(s: Scenario) -> None:
+    """What a worker does after a crash: same watermark state + same records = same rows."""
+    live, _ = build(replace(s, max_future_skew_ms=None))
+    state = live.watermark_state()
+    since_flush: list[tuple[int, list[WireEvent]]] = []
+    for kind, now_ms, record in s.ops:
+        if kind == "add":
+            live.add(record, source="t", partition=0, offset=len(since_flush), now_ms=now_ms)
+            since_flush.append((now_ms, record))
+            continue
+        # The runtime's cycle: close due windows, then take the flush.
+        live.close_due_windows(now_ms)
+        flush = live.flush()
+        rebuilt, _ = build(replace(s, max_future_skew_ms=None))
+        much_later_ms = now_ms + 3_600_000
+        rebuilt.restore_watermark(state, much_later_ms)
+        for offset, (_, rec) in enumerate(since_flush):
+            rebuilt.add(rec, source="t", partition=0, offset=offset, now_ms=much_later_ms)
+        again = rebuilt.flush()
+        assert contribution_rows(again) == contribution_rows(flush)
+        assert again.ranges == flush.ranges
+        state = live.watermark_state()
+        since_flush = []

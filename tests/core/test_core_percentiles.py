@@ -7,7 +7,7 @@ import random
 
 import pytest
 from core_events import T0_MS, event
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from schemas.latency_buckets import MAX_KEY, MIN_LATENCY_MS, bucket_value
@@ -43,6 +43,9 @@ def draw_latencies(kind: str, seed: int, count: int) -> list[float]:
     st.integers(0, 2**32),
     st.integers(1, 3_000),
 )
+@example("lognormal", 7, 3_000)
+@example("heavy_tail", 11, 3_000)
+@example("bimodal", 13, 2_500)
 def test_window_percentiles_are_within_one_percent(kind: str, seed: int, count: int) -> None:
     values = draw_latencies(kind, seed, count)
     agg = WindowAggregator(AggregatorConfig(window_s=10, grace_ms=0))

@@ -33,4 +33,6 @@ def worker_storage(worker_chdb_dsn: str) -> Iterator[StorageSettings]:
         retry_backoff_max_s=0.2,
     )
     yield settings
-    get_client(settings).command(f"DROP DATABASE IF EXISTS {quote_identifier(settings.database)} SYNC")
+    get_client(settings).command(
+        f"DROP DATABASE IF EXISTS {quote_identifier(settings.database)} SYNC"
+    )

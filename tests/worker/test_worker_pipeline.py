@@ -34,10 +34,11 @@ from worker_kit import (
 
 from schemas.wire import encode_event
 from stream_app.simulator import FleetSimulator
+from stream_app.storage.client import get_client
 from stream_app.storage.queries import StorageQueries
 from stream_app.storage.settings import StorageSettings
-from stream_app.storage.client import get_client
 from stream_app.worker.service import WorkerService
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -47,7 +48,7 @@ PARTITIONS = 3
 
 def _http_get(url: str) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(url, timeout=5) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
@@ -64,13 +65,15 @@ async def test_records_in_exact_totals_dead_letters_windows_and_metrics_out(
     kafka_bootstrap: str, worker_storage: StorageSettings
 ) -> None:
     prefix = unique_prefix("pipeline")
-    settings = worker_settings(kafka_bootstrap, prefix, partitions=PARTITIONS)
+    settings = worker_settings(
+        kafka_bootstrap, prefix, partitions=PARTITIONS, metrics_port=free_port()
+    )
     service = WorkerService(settings, worker_storage)
-    await service.start()
-    worker = service.worker
-    assert worker is not None
-    assert service.metrics_server is not None
     try:
+        await service.start()
+        worker = service.worker
+        assert worker is not None
+        assert service.metrics_server is not None
         await wait_until(
             lambda: _true(len(worker.partitions) == PARTITIONS), timeout_s=60, what="assignment"
         )
@@ -87,13 +90,18 @@ async def test_records_in_exact_totals_dead_letters_windows_and_metrics_out(
 
         # Third-party records: single events (keyed by pool) and poison.
         singles = envelope_events[-40:]
-        singles = [ev.__class__(**{**_as_dict(ev), "event_id": f"single-{i}"}) for i, ev in enumerate(singles)]
+        singles = [
+            ev.__class__(**{**_as_dict(ev), "event_id": f"single-{i}"})
+            for i, ev in enumerate(singles)
+        ]
         raw = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
         await raw.start()
         poison: dict[tuple[int, int], str] = {}
         try:
             for ev in singles:
-                await raw.send_and_wait(settings.requests_topic, encode_event(ev), key=ev.pool.encode())
+                await raw.send_and_wait(
+                    settings.requests_topic, encode_event(ev), key=ev.pool.encode()
+                )
             for value, why in (
                 (b"{not json", "malformed JSON"),
                 (json.dumps({**_as_dict(singles[0]), "latency_ms": -1}).encode(), "latency_ms"),
@@ -116,7 +124,9 @@ async def test_records_in_exact_totals_dead_letters_windows_and_metrics_out(
 
         # Dead letters: the reason, the source partition/offset, the original key and payload.
         dead = await read_topic(kafka_bootstrap, settings.dlq_topic)
-        entries = {(json.loads(m.value)["partition"], json.loads(m.value)["offset"]): m for m in dead}
+        entries = {
+            (json.loads(m.value)["partition"], json.loads(m.value)["offset"]): m for m in dead
+        }
         assert set(entries) == set(poison)
         for where, why in poison.items():
             record = entries[where]

@@ -151,7 +151,11 @@ def emit_range(producer: MetricsProducer, sim: FleetSimulator, start_ms: int, en
 
 
 async def wait_until(
-    condition: Callable[[], Awaitable[bool]], *, timeout_s: float, what: str, interval_s: float = 0.2
+    condition: Callable[[], Awaitable[bool]],
+    *,
+    timeout_s: float,
+    what: str,
+    interval_s: float = 0.2,
 ) -> None:
     deadline = time.monotonic() + timeout_s
     while not await condition():
