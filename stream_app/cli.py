@@ -1,7 +1,9 @@
 """The ``proxywhirl-metrics`` command line.
 
 Subcommands: ``demo`` (simulated fleet, in-process pipeline, embedded ClickHouse), ``migrate``
-(apply or roll back ClickHouse migrations), ``alerts validate|export-prometheus``. Every command
+(apply or roll back ClickHouse migrations), ``report`` (stored totals), ``alerts
+validate|export-prometheus|history``, and the distributed runtime's ``worker``, ``simulate`` and
+``topics create`` (:mod:`stream_app.cli_worker`). Every command
 builds its settings (environment + flags), validates them at start-up and exits non-zero with a
 clear message when they are wrong.
 """
@@ -18,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from stream_app.cli_alerts import add_alerts_commands
+from stream_app.cli_worker import add_worker_commands
 from stream_app.logging_setup import configure_logging
 from stream_app.storage.tables import Resolution
 
@@ -30,7 +33,9 @@ def _overrides(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from stream_app.alerting.errors import RulesFileError
+    from stream_app.alerting.rules_watcher import load_rules_file
     from stream_app.alerting.settings import AlertingSettings
+    from stream_app.embedded.alerting import demo_rules_file
     from stream_app.embedded.demo import run_demo
     from stream_app.embedded.settings import EmbeddedSettings
     from stream_app.storage.settings import StorageSettings
@@ -39,6 +44,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     storage = StorageSettings(data_dir=settings.data_dir)
     alerting = AlertingSettings(data_dir=settings.data_dir, **_overrides(args, ["rules_file"]))
     try:
+        if settings.alerts:  # refuse a broken rules file before opening anything
+            load_rules_file(demo_rules_file(alerting))
         asyncio.run(run_demo(settings, storage, alerting=alerting))
     except RulesFileError as exc:
         print(f"proxywhirl-metrics: invalid rules file {exc.path}:", file=sys.stderr)
@@ -121,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(handler=_cmd_report)
 
     add_alerts_commands(commands)
+    add_worker_commands(commands)
     return parser
 
 

@@ -149,7 +149,7 @@ def render() -> str:
 
 def main() -> int:
     OUTPUT.write_text(render(), encoding="utf-8")
-    print(f"wrote {OUTPUT}")  # noqa: T201 - CLI output
+    print(f"wrote {OUTPUT}")
     return 0
 
 

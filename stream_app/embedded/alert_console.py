@@ -6,14 +6,14 @@ writes one line per event to a text stream, for example::
     ALERT FIRING   ScopeHighErrorRate [page] mobile/ap-southeast: error_rate 25.31% > 15.00%,
         since 12:02:00Z | Error rate 25.3% in mobile/ap-southeast (above 15%)
     ALERT RESOLVED ScopeHighErrorRate [page] mobile/ap-southeast: error_rate 4.92% (threshold
-        > 15.00%), lasted 1m40s | Error rate 4.9% in mobile/ap-southeast (above 15%)
+        > 15.00%), lasted 1m40s
 
-(each on one line). The rule of an event (found by its ``rule_id`` label through ``rule_of``,
-the rules in force) tells how to show its value: rates in percent, latencies in ms, throughput
-in req/s, absence as seconds of silence, baselines against the learnt level. An event whose rule
-is gone (removed by a reload, or the pipeline-health alert) is shown with plain numbers. Only
-labels the engine sets are printed (pool, region, a proxy's HMAC id): nothing here can reveal a
-proxy address.
+(each on one line; firing lines end with the summary annotation). The rule of an event (found
+by its ``rule_id`` label through ``rule_of``, the rules in force) tells how to show its value:
+rates in percent, latencies in ms, throughput in req/s, absence as seconds of silence, baselines
+against the learnt level. An event whose rule is gone (removed by a reload, or the
+pipeline-health alert) is shown with plain numbers. Only labels the engine sets are printed
+(pool, region, a proxy's HMAC id): nothing here can reveal a proxy address.
 """
 
 from __future__ import annotations
@@ -68,6 +68,8 @@ def describe_measure(event: AlertEvent, rule: Rule | None) -> str:
     """What the alert measured, compared with what the rule allows."""
     firing = event.status is AlertStatus.FIRING
     if isinstance(rule, AbsenceRule):
+        if not firing:
+            return "traffic is back"
         return f"silent for {_plain(event.value)} s (rule: {_plain(event.threshold)} s)"
     if isinstance(rule, ThresholdRule):
         value = format_metric(rule.metric, event.value)
@@ -111,7 +113,8 @@ def format_alert_line(event: AlertEvent, rule: Rule | None) -> str:
         f"{describe_scope(labels)}: {describe_measure(event, rule)}, {when}"
     )
     summary = event.annotations.get("summary")
-    if summary:
+    if summary and event.status is AlertStatus.FIRING:
+        # Resolved events carry the summary rendered with the clearing value: not worth a repeat.
         line += f" | {' '.join(summary.split())}"
     return line
 

@@ -19,10 +19,9 @@ the pipeline and its ClickHouse client:
   ``rule_audit``), which puts each valid rules file in force in both runners;
 - the engines' tick tasks (group waits, re-sends, silences ending);
 - pipeline health: every ``status_interval_s`` and before each evaluation the engines get a
-  :class:`~stream_app.core.rules.PipelineStatus` from the pipeline (:class:`PipelineProbe`: sink
-  down while its writes are being retried, the watermark for staleness). Both engines hold their
-  rules while degraded; only the per-scope engine raises the one ``PipelineDegraded`` alert
-  (the fleet engine's copy of it is filtered out, so it is not announced twice).
+  :class:`~stream_app.core.rules.PipelineStatus` from the pipeline
+  (:mod:`stream_app.embedded.alert_health`). Both engines hold their rules while degraded; only
+  the per-scope engine raises the one ``PipelineDegraded`` alert.
 
 Engine state survives restarts: the fleet runner saves its snapshot after every window (its own
 mechanism) and :meth:`EmbeddedAlerting.close` saves the per-scope engine's, which
@@ -39,14 +38,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from schemas.aggregates import WindowAggregate
-from schemas.alerts import AlertEvent, AlertStatus
 from schemas.rules import Rule, RuleSet, empty_rule_set
 from stream_app.alerting.dead_letter import JsonlDeadLetter
 from stream_app.alerting.dispatcher import AlertDispatcher, AlertSink
@@ -56,7 +53,6 @@ from stream_app.alerting.history import RuleAuditWriter
 from stream_app.alerting.metrics import AlertingMetrics
 from stream_app.alerting.placement import (
     LOCAL_LEVELS,
-    AlertPublisher,
     AlwaysLeader,
     ClickHouseWindowReader,
     FleetRuleRunner,
@@ -67,10 +63,10 @@ from stream_app.alerting.placement import (
 from stream_app.alerting.rules_watcher import RulesFileWatcher
 from stream_app.alerting.service import build_sinks
 from stream_app.alerting.settings import AlertingSettings
-from stream_app.core.rules import PIPELINE_RULE_ID, EngineOptions, PipelineStatus, RuleEngine
+from stream_app.core.rules import EngineOptions, RuleEngine
 from stream_app.core.rules.errors import StateError
-from stream_app.core.rules.grouping import Notification
 from stream_app.embedded.alert_console import ConsoleAlertSink
+from stream_app.embedded.alert_health import PipelineProbe, WithoutPipelineAlert
 from stream_app.embedded.pipeline import EmbeddedPipeline
 from stream_app.storage.client import StorageClient
 from stream_app.storage.queries import StorageQueries
@@ -80,64 +76,6 @@ logger = logging.getLogger(__name__)
 BUNDLED_DEMO_RULES = Path(__file__).with_name("rules.demo.yaml")
 """The demo's rules (a copy of ``config/rules.demo.yaml``): they fire on the demo fleet's
 incidents."""
-
-
-class PipelineProbe:
-    """The embedded pipeline's health as the rule engine wants it.
-
-    ``sink_ok`` is False while the sink's writes are being retried: since the previous probe the
-    retry counter moved and no write went through. ``lag_ms`` is None: records wait in the
-    bounded hand-off only, and a pipeline that falls behind (or a stuck sink) shows as a stale
-    watermark, which the engine measures against its wall clock.
-    """
-
-    def __init__(self, pipeline: EmbeddedPipeline) -> None:
-        self._pipeline = pipeline
-        self._retries = pipeline.stats.sink_retries
-        self._flushes = pipeline.stats.flushes
-        self.sink_ok = True
-
-    def status(self) -> PipelineStatus:
-        stats = self._pipeline.stats
-        if stats.flushes != self._flushes:
-            self.sink_ok = True
-        elif stats.sink_retries != self._retries:
-            self.sink_ok = False
-        self._retries, self._flushes = stats.sink_retries, stats.flushes
-        return PipelineStatus(
-            lag_ms=None, sink_ok=self.sink_ok, watermark_ms=self._pipeline.aggregator.watermark_ms
-        )
-
-
-def _is_pipeline_alert(event: AlertEvent) -> bool:
-    return event.labels.get("rule_id") == PIPELINE_RULE_ID
-
-
-class WithoutPipelineAlert:
-    """A publisher passing everything but the pipeline-health alert (the fleet engine's copy)."""
-
-    def __init__(self, publisher: AlertPublisher) -> None:
-        self._publisher = publisher
-
-    def publish(self, event: AlertEvent) -> None:
-        if not _is_pipeline_alert(event):
-            self._publisher.publish(event)
-
-    def publish_notification(self, notification: Notification) -> None:
-        alerts = tuple(a for a in notification.alerts if not _is_pipeline_alert(a))
-        if len(alerts) == len(notification.alerts):
-            self._publisher.publish_notification(notification)
-            return
-        if not alerts:
-            return
-        firing = any(a.status is AlertStatus.FIRING for a in alerts)
-        self._publisher.publish_notification(
-            dataclasses.replace(
-                notification,
-                alerts=alerts,
-                status=AlertStatus.FIRING if firing else AlertStatus.RESOLVED,
-            )
-        )
 
 
 class EmbeddedAlerting:
@@ -385,10 +323,4 @@ def demo_rules_file(settings: AlertingSettings) -> Path:
     return settings.rules_file or BUNDLED_DEMO_RULES
 
 
-__all__ = [
-    "BUNDLED_DEMO_RULES",
-    "EmbeddedAlerting",
-    "PipelineProbe",
-    "WithoutPipelineAlert",
-    "demo_rules_file",
-]
+__all__ = ["BUNDLED_DEMO_RULES", "EmbeddedAlerting", "demo_rules_file"]

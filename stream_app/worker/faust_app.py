@@ -2,8 +2,8 @@
 
 Decisions (DESIGN.md section 4): records are batch envelopes (or single events) read as raw
 bytes; windows live in the pure core, not in Faust tables (no tables, no changelogs, no
-``on_window_close``); Faust's own web server is off unless configured (and then bound to the
-configured host, loopback by default); the worker serves ``/metrics`` and ``/health`` itself.
+``on_window_close``); Faust's own web server is off (it would listen on all interfaces): the
+worker serves ``/metrics`` and ``/health`` itself (:mod:`stream_app.worker.http`).
 
 The requests topic is declared without acks, so Faust never commits it: the
 :class:`~stream_app.worker.runtime.StreamWorker` commits after each stored flush. Hooks:
@@ -40,10 +40,7 @@ def build_app(settings: WorkerSettings) -> faust.App:
         broker_client_id=settings.client_id,
         autodiscover=False,
         store="memory://",
-        web_enabled=settings.web_enabled,
-        web_bind=settings.web_host,
-        web_host=settings.web_host,
-        web_port=settings.web_port,
+        web_enabled=False,  # /metrics and /health are served by stream_app.worker.http
         topic_replication_factor=settings.topics.replication_factor,
         topic_allow_declare=False,
         topic_disable_leader=True,

@@ -28,6 +28,7 @@ from aiokafka.structs import (  # type: ignore[import-untyped, unused-ignore]
     OffsetAndMetadata,
     TopicPartition,
 )
+from faust.types import TP
 
 from stream_app.worker.errors import BrokerUnavailable, PartitionsLost, WorkerFatal
 from stream_app.worker.kafka_errors import is_retriable
@@ -36,6 +37,9 @@ from stream_app.worker.partitions import CommitPoint
 __all__ = ["ConsumerControl", "FaustConsumerControl"]
 
 logger = logging.getLogger(__name__)
+
+_QUICK_TIMEOUT_S = 2.0
+"""End offsets are read every cycle: an unreachable broker must not hold the cycle up."""
 
 
 class ConsumerControl(Protocol):
@@ -86,11 +90,14 @@ class FaustConsumerControl:
     def _thread(self) -> Any:
         return self._app.consumer._thread
 
-    async def _in_consumer_thread(self, action: str, fn: Any) -> Any:
+    async def _in_consumer_thread(
+        self, action: str, fn: Any, timeout_s: float | None = None
+    ) -> Any:
+        timeout_s = self._timeout_s if timeout_s is None else timeout_s
         try:
-            return await asyncio.wait_for(self._thread.call_thread(fn), self._timeout_s)
+            return await asyncio.wait_for(self._thread.call_thread(fn), timeout_s)
         except TimeoutError as exc:
-            raise BrokerUnavailable(f"{action}: no answer within {self._timeout_s} s") from exc
+            raise BrokerUnavailable(f"{action}: no answer within {timeout_s} s") from exc
 
     async def committed(self, partitions: Iterable[int]) -> dict[int, tuple[int, str]]:
         tps = [self._tp(p) for p in partitions]
@@ -140,7 +147,7 @@ class FaustConsumerControl:
             return result
 
         try:
-            found = await self._in_consumer_thread("end offsets", fetch)
+            found = await self._in_consumer_thread("end offsets", fetch, _QUICK_TIMEOUT_S)
         except (KafkaError, AssertionError) as exc:
             raise BrokerUnavailable(f"end offsets: {exc!r}") from exc
         return {tp.partition: int(offset) for tp, offset in found.items()}
@@ -153,13 +160,14 @@ class FaustConsumerControl:
         return int(value) if value else None
 
     def pause(self, partitions: Iterable[int]) -> None:
-        self._app.consumer.pause_partitions({self._tp(p) for p in partitions})
+        self._app.consumer.pause_partitions({TP(self.topic, p) for p in partitions})
 
     def resume(self, partitions: Iterable[int]) -> None:
-        self._app.consumer.resume_partitions({self._tp(p) for p in partitions})
+        # Faust's own TP type: its active-partition set asserts on it.
+        self._app.consumer.resume_partitions({TP(self.topic, p) for p in partitions})
 
     async def seek(self, partition: int, offset: int) -> None:
-        await self._app.consumer.seek(self._tp(partition), offset)
+        await self._app.consumer.seek(TP(self.topic, partition), offset)
 
     async def partition_count(self) -> int | None:
         async def fetch() -> int | None:

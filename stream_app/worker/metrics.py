@@ -84,6 +84,7 @@ class WorkerCollector(Collector):
             "Records of partitions not held (read again by the owner)",
             s.foreign_records,
         )
+        yield _counter("offset_gaps", "Records after skipped offsets", s.offset_gaps)
         yield _counter(
             "repeated_batches",
             "Envelopes skipped as repeats of a recent batch_id",

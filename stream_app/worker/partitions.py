@@ -140,7 +140,8 @@ class PartitionState:
 
     ``flushed_watermark`` is the watermark when the last flush was taken: the starting
     watermark of the records the next flush covers (what a rebuild starts from). ``recent``
-    holds the ids of the partition's last envelopes (repeated ones are skipped).
+    holds the ids of the partition's last envelopes (repeated ones are skipped);
+    ``input_stalled`` whether fetch responses had stopped when last looked (idle clock).
     """
 
     partition: int
@@ -149,3 +150,4 @@ class PartitionState:
     committed: CommitPoint | None = None
     flushed_watermark: WatermarkState = NO_WATERMARK
     recent: RecentBatches | None = None
+    input_stalled: bool = True

@@ -193,6 +193,8 @@ class StreamWorker:
             settings.sink_backoff_initial_ms / 1000, settings.sink_backoff_max_ms / 1000
         )
         self._listeners: list[_Listener] = []
+        self._idle_ms = self.config.idle_timeout_ms
+        self._stall_ms = settings.broker_stall_ms
         self.lag: dict[int, int] = {}
         self.stats = WorkerStats()
 
@@ -233,16 +235,18 @@ class StreamWorker:
         if offset < state.next_offset:
             self.stats.skipped_records += 1
             return
+        if offset > state.next_offset and state.next_offset:
+            self.stats.offset_gaps += 1
         state.next_offset = offset + 1
         self.stats.records += 1
-        now_ms = self._clock()
+        wall_ms = self._clock()
         got = ingest_record(
             state.aggregator,
             source=self.source,
             partition=partition,
             offset=offset,
             value=value,
-            now_ms=now_ms,
+            now_ms=self._idle_clock(state, wall_ms),
             recent=state.recent,
         )
         if got.events:
@@ -255,7 +259,25 @@ class StreamWorker:
         elif got.reason is not None:
             if value is not None:
                 self.stats.decode_errors += 1
-            self._dead_letter(partition, offset, key, value or b"", got.reason, now_ms)
+            self._dead_letter(partition, offset, key, value or b"", got.reason, wall_ms)
+
+    def _idle_clock(self, state: PartitionState, now_ms: int) -> int:
+        """The wall clock as far as the partition's input confirms it, for the idle rule.
+
+        Windows may close by the idle rule only over time in which fetch responses showed the
+        partition empty: the clock is held at ``last fetch response + idle_timeout``; while no
+        response came for ``broker_stall_ms`` (broker unreachable, partition paused) idle time
+        is not counted, and what was counted before such a stall is discarded when input
+        resumes, so events delayed by an outage are not judged late.
+        """
+        fetched = self._consumer.last_fetch_ms(state.partition)
+        stalled = fetched is None or now_ms - fetched > self._stall_ms
+        if stalled or state.input_stalled:
+            state.aggregator.defer_idle(now_ms)
+        state.input_stalled = stalled
+        if fetched is None:
+            return now_ms
+        return min(now_ms, fetched + self._idle_ms)
 
     def _dead_letter(
         self,
@@ -291,9 +313,9 @@ class StreamWorker:
                 self.stats.last_cycle_wall_ms = self._clock()
                 return True
             now_ms = self._clock()
-            await self._watch_input(now_ms)
+            clocks = await self._watch_input(now_ms)
             if self._cycle is None:
-                self._cycle = self._take(self._partitions.values(), now_ms)
+                self._cycle = self._take(self._partitions.values(), now_ms, clocks)
             try:
                 await self._complete(self._cycle)
             except (StorageError, WorkerError) as exc:
@@ -302,13 +324,14 @@ class StreamWorker:
                 self._on_unavailable(exc)
                 return False
             self._cycle = None
-            self._on_available()
+            await self._on_available()
             self.stats.cycles += 1
             self.stats.last_cycle_wall_ms = self._clock()
             return True
 
-    async def _watch_input(self, now_ms: int) -> None:
-        """Lag per partition; suspend the idle rule where input is behind or unreachable."""
+    async def _watch_input(self, now_ms: int) -> dict[int, int]:
+        """Lag per partition, and each partition's idle clock for closing windows; the idle rule
+        is suspended where input is behind (a backlog is not idleness) or the worker is paused."""
         partitions = list(self._partitions)
         try:
             ends = await self._consumer.end_offsets(partitions)
@@ -316,28 +339,34 @@ class StreamWorker:
         except BrokerUnavailable:
             ends = {}
             self.stats.broker_reachable = False
-        stall_ms = self.settings.broker_stall_ms
+        clocks: dict[int, int] = {}
         for p, state in self._partitions.items():
             end = ends.get(p)
             if end is not None:
                 self.lag[p] = max(0, end - state.next_offset)
-            last_fetch = self._consumer.last_fetch_ms(p)
-            stalled = last_fetch is None or now_ms - last_fetch > stall_ms
-            behind = end is None or end > state.next_offset
-            if self.stats.paused or stalled or behind:
+            if self.stats.paused or end is None or end > state.next_offset:
                 state.aggregator.defer_idle(now_ms)
+            clocks[p] = self._idle_clock(state, now_ms)
         if self.stats.paused:
             self._consumer.pause(partitions)  # a rebalance may have resumed them
+        return clocks
 
-    def _take(self, states: Iterable[PartitionState], now_ms: int) -> _Cycle:
-        """Close due windows and take every partition's flush (no I/O)."""
+    def _take(
+        self,
+        states: Iterable[PartitionState],
+        now_ms: int,
+        clocks: dict[int, int] | None = None,
+    ) -> _Cycle:
+        """Close due windows (at each partition's idle clock) and take every partition's
+        flush (no I/O)."""
         scopes: list[WindowAggregate] = []
         proxies: list[WindowAggregate] = []
         commits: dict[int, CommitPoint] = {}
         pending: list[tuple[RangeIntent, Flush]] = []
         for state in states:
             aggregator = state.aggregator
-            closed = aggregator.close_due_windows(now_ms)
+            clock = clocks.get(state.partition, now_ms) if clocks else now_ms
+            closed = aggregator.close_due_windows(clock)
             scopes.extend(closed.scopes)
             proxies.extend(closed.proxies)
             flush = aggregator.flush()
@@ -499,9 +528,13 @@ class StreamWorker:
         for state in self._partitions.values():
             state.aggregator.defer_idle(now_ms)
 
-    def _on_available(self) -> None:
+    async def _on_available(self) -> None:
         self._backoff.reset()
         if self.stats.paused:
+            # Records of paused partitions fetched meanwhile were dropped by the consumer:
+            # read on from the first offset not aggregated yet.
+            for p, state in self._partitions.items():
+                await self._consumer.seek(p, state.next_offset)
             self.stats.paused = False
             self._consumer.resume(self._partitions)
             logger.warning("storage and Kafka available again: consumption resumed")
@@ -587,7 +620,12 @@ class StreamWorker:
             try:
                 async with asyncio.timeout(timeout_s):
                     if self._cycle is None:
-                        self._cycle = self._take(self._partitions.values(), self._clock())
+                        now_ms = self._clock()
+                        clocks = {
+                            p: self._idle_clock(state, now_ms)
+                            for p, state in self._partitions.items()
+                        }
+                        self._cycle = self._take(self._partitions.values(), now_ms, clocks)
                     await self._complete(self._cycle)
                 self._cycle = None
             except (TimeoutError, StorageError, WorkerError) as exc:

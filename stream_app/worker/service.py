@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import faust
+from faust.exceptions import ConsumerNotStarted
 from prometheus_client import CollectorRegistry
 
 from stream_app.storage.client import get_client
@@ -128,7 +129,7 @@ class WorkerService:
         assert self.app is not None
         try:
             tps = self.app.consumer.assignment()
-        except Exception:  # not started yet
+        except ConsumerNotStarted:
             return set()
         return {tp.partition for tp in tps if tp.topic == self.settings.requests_topic}
 

@@ -94,9 +94,15 @@ class WorkerSettings(BaseSettings):
         default="proxywhirl-metrics-worker",
         description="Faust app id = Kafka consumer group of every worker of one deployment",
     )
-    bootstrap_servers: str = Field(default="127.0.0.1:9092", min_length=1)
-    topic_prefix: Annotated[str, Field(pattern=TOPIC_PREFIX_PATTERN)] = "proxywhirl"
-    client_id: Annotated[str, Field(min_length=1, max_length=200)] = "proxywhirl-metrics-worker"
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", min_length=1, description="Kafka brokers: host:port[,host:port]"
+    )
+    topic_prefix: Annotated[str, Field(pattern=TOPIC_PREFIX_PATTERN)] = Field(
+        default="proxywhirl", description="Topics are <prefix>.requests, .requests.dlq, .windows"
+    )
+    client_id: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        default="proxywhirl-metrics-worker", description="Kafka client id (broker logs, quotas)"
+    )
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)
     create_topics: bool = Field(
@@ -114,16 +120,16 @@ class WorkerSettings(BaseSettings):
     metrics_port: Annotated[int, Field(ge=0, le=65_535)] = Field(
         default=DEFAULT_METRICS_PORT, description="Port of /metrics and /health (0: off)"
     )
-    web_enabled: bool = Field(default=False, description="Faust's own web server (port 6066)")
-    web_host: str = "127.0.0.1"
-    web_port: Annotated[int, Field(ge=1, le=65_535)] = 6066
-
     restore_horizon_s: Annotated[int, Field(ge=0, le=7 * 86_400)] = Field(
         default=900,
         description="Open windows restored from storage when a partition has no saved watermark",
     )
-    sink_backoff_initial_ms: Annotated[int, Field(ge=10, le=60_000)] = 200
-    sink_backoff_max_ms: Annotated[int, Field(ge=10, le=600_000)] = 10_000
+    sink_backoff_initial_ms: Annotated[int, Field(ge=10, le=60_000)] = Field(
+        default=200, description="First wait before a failed flush cycle is retried"
+    )
+    sink_backoff_max_ms: Annotated[int, Field(ge=10, le=600_000)] = Field(
+        default=10_000, description="Longest wait between retries (doubling up to it)"
+    )
     revoke_timeout_s: Annotated[float, Field(gt=0, le=600)] = Field(
         default=20.0,
         description="Time to store and commit what a worker holds before it gives partitions up",
@@ -131,24 +137,36 @@ class WorkerSettings(BaseSettings):
     stream_buffer_records: Annotated[int, Field(ge=1, le=100_000)] = Field(
         default=256, description="Records buffered per partition ahead of the agent"
     )
-    fetch_max_partition_bytes: Annotated[int, Field(ge=65_536, le=64 * 1024 * 1024)] = (
-        4 * 1024 * 1024
+    fetch_max_partition_bytes: Annotated[int, Field(ge=65_536, le=64 * 1024 * 1024)] = Field(
+        default=4 * 1024 * 1024, description="Most bytes fetched per partition per request"
     )
-    broker_session_timeout_s: Annotated[float, Field(ge=6, le=300)] = 30.0
-    broker_heartbeat_interval_s: Annotated[float, Field(ge=0.5, le=60)] = 3.0
-    broker_request_timeout_s: Annotated[float, Field(ge=6, le=600)] = 40.0
-    broker_rebalance_timeout_s: Annotated[float, Field(ge=6, le=600)] = 60.0
+    broker_session_timeout_s: Annotated[float, Field(ge=6, le=300)] = Field(
+        default=30.0, description="A worker silent this long leaves the group (crash detection)"
+    )
+    broker_heartbeat_interval_s: Annotated[float, Field(ge=0.5, le=60)] = Field(
+        default=3.0, description="Group heartbeat interval (at most a third of the session)"
+    )
+    broker_request_timeout_s: Annotated[float, Field(ge=6, le=600)] = Field(
+        default=40.0, description="Kafka request timeout (at least the session timeout)"
+    )
+    broker_rebalance_timeout_s: Annotated[float, Field(ge=6, le=600)] = Field(
+        default=60.0, description="Time a rebalance waits for every member to rejoin"
+    )
     broker_stall_ms: Annotated[int, Field(ge=500, le=600_000)] = Field(
         default=4_000,
-        description="No fetch response for this long: the broker is taken as unreachable and "
-        "windows are not closed by the idle rule meanwhile",
+        description="No fetch response for this long: input is taken as stalled and windows "
+        "do not close by the idle rule (at most grace_ms + idle_timeout_ms)",
     )
     dedup_batches: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
         default=20_000,
         description="Envelope ids remembered per partition to skip a producer's replays (0: off)",
     )
-    producer_compression: Compression = "zstd"
-    dlq_max_payload_bytes: Annotated[int, Field(ge=1_024, le=16 * 1024 * 1024)] = 256 * 1024
+    producer_compression: Compression = Field(
+        default="zstd", description="Codec of the dead-letter and windows records"
+    )
+    dlq_max_payload_bytes: Annotated[int, Field(ge=1_024, le=16 * 1024 * 1024)] = Field(
+        default=256 * 1024, description="Original payload kept in a dead letter (cut beyond)"
+    )
     health_stall_s: Annotated[float, Field(gt=0, le=3_600)] = Field(
         default=60.0, description="/health fails when no cycle completed for this long"
     )
@@ -159,6 +177,13 @@ class WorkerSettings(BaseSettings):
             raise ValueError("sink_backoff_max_ms must be >= sink_backoff_initial_ms")
         if self.broker_session_timeout_s > self.broker_request_timeout_s:
             raise ValueError("broker_session_timeout_s must not exceed broker_request_timeout_s")
+        pipeline = self.pipeline
+        if self.broker_stall_ms > pipeline.grace_ms + pipeline.idle_timeout_ms:
+            raise ValueError(
+                f"broker_stall_ms ({self.broker_stall_ms}) must not exceed pipeline.grace_ms + "
+                f"pipeline.idle_timeout_ms ({pipeline.grace_ms + pipeline.idle_timeout_ms}): "
+                "events delayed by a broker outage shorter than that could be judged late"
+            )
         if self.broker_heartbeat_interval_s * 3 > self.broker_session_timeout_s:
             raise ValueError("broker_heartbeat_interval_s must be at most a third of the session")
         return self

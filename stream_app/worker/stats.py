@@ -46,6 +46,8 @@ class WorkerStats:
     events: int = 0
     skipped_records: int = 0
     """Records below a partition's read position: stored already or delivered twice."""
+    offset_gaps: int = 0
+    """Records that skipped offsets (retention removed them, or a transactional producer)."""
     foreign_records: int = 0
     """Records of partitions this worker does not hold (any more): read again by their owner."""
     repeated_batches: int = 0

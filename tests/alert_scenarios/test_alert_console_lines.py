@@ -54,7 +54,14 @@ def test_threshold_alerts_show_value_against_threshold_in_the_metric_unit() -> N
         "ALERT FIRING   HighErrors [warning] mobile/ap-southeast: error_rate 25.31% > 15.00%, "
         "since 21:32:00Z | Error rate 25.3% in mobile"
     )
-    resolved = _event("errors", scope, AlertStatus.RESOLVED, value=0.049, threshold=0.15)
+    resolved = _event(
+        "errors",
+        scope,
+        AlertStatus.RESOLVED,
+        value=0.049,
+        threshold=0.15,
+        annotations={"summary": "Error rate 4.9% in mobile"},
+    )
     assert _line(resolved) == (
         "ALERT RESOLVED HighErrors [warning] mobile/ap-southeast: error_rate 4.90% "
         "(threshold > 15.00%), lasted 1m40s"
@@ -83,6 +90,10 @@ def test_proxy_baseline_absence_and_ruleless_alerts() -> None:
         threshold=30.0,
     )
     assert "isp/us-east: silent for 30 s (rule: 30 s)," in _line(silent)
+    back = _event("silent", {"pool": "isp", "region": "us-east"}, AlertStatus.RESOLVED, value=0.0)
+    assert (
+        _line(back) == "ALERT RESOLVED Silent [warning] isp/us-east: traffic is back, lasted 1m40s"
+    )
     pipeline = AlertEvent(
         labels={"alertname": "PipelineDegraded", "severity": "page", "rule_id": "pipeline-health"},
         status=AlertStatus.FIRING,

@@ -114,6 +114,7 @@ def test_demo_refuses_an_invalid_rules_file(tmp_path: Path) -> None:
     assert "rule 'smoke-errors'" in demo.stderr
     assert "field 'threshold'" in demo.stderr
     assert "window " not in demo.stdout
+    assert not (tmp_path / "data").exists(), "refused before opening the store"
 
 
 def test_the_bundled_demo_rules_are_the_documented_copy_and_cover_the_demo_incidents() -> None:

@@ -95,6 +95,8 @@ async def test_flush_half_stored_by_a_failed_insert_is_rebuilt_by_the_next_owner
     finally:
         await second.stop()
     got = await asyncio.to_thread(stored, queries, origin - 60_000, origin + 60_000)
-    assert differences(truth(events), got) == []
+    assert second.worker is not None
+    late = second.worker.stats.late_events
+    assert differences(truth(events), got) == [], f"late events: {late}"
     proxies = await asyncio.to_thread(queries.proxy_totals, origin - 60_000, origin + 60_000)
     assert sum(t.requests for t in proxies) == sum(ev.proxy_id is not None for ev in events)

@@ -138,8 +138,16 @@ async def test_records_in_exact_totals_dead_letters_windows_and_metrics_out(
         assert worker.stats.dead_letters == 3
 
         # Closed windows on the windows topic: every pool x region window once, exact.
+        proxy_windows = {
+            (ev.pool, ev.region, ev.proxy_id, ev.ts_ms - ev.ts_ms % 10_000)
+            for ev in [*envelope_events, *singles]
+            if ev.proxy_id is not None
+        }
         await wait_until(
-            lambda: _true(worker.stats.windows_closed >= len(expected)),
+            lambda: _true(
+                worker.stats.windows_closed >= len(expected)
+                and worker.stats.proxy_windows_closed >= len(proxy_windows)
+            ),
             timeout_s=60,
             what="all windows closed",
         )

@@ -133,5 +133,6 @@ async def test_sink_outage_pauses_consumption_and_totals_are_exact_after_recover
     queries = StorageQueries(get_client(worker_storage), worker_storage.database)
     start = report.virtual_start_ms + report.shift_ms
     got = await asyncio.to_thread(stored, queries, start - 60_000, start + 120_000)
-    assert differences(truth(report.emitted_events(sim)), got) == []
+    print("STATS", worker.stats)
     assert worker.stats.late_events == 0
+    assert differences(truth(report.emitted_events(sim)), got) == []

@@ -61,6 +61,7 @@ def worker_settings(
         "broker_request_timeout_s": 20.0,
         "broker_rebalance_timeout_s": 20.0,
         "revoke_timeout_s": 15.0,
+        "broker_stall_ms": 2_500,
         "sink_backoff_initial_ms": 100,
         "sink_backoff_max_ms": 1_000,
     }
