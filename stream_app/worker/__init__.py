@@ -7,6 +7,9 @@ Modules, one concept each:
   Faust app, the cycle loop, ``/metrics``); :func:`~.service.run_worker`.
 - :mod:`.faust_app`: the Faust app, its agent and rebalance hooks.
 - :mod:`.runtime`: :class:`~.runtime.StreamWorker`, records in, flushes out, commits after.
+- :mod:`.cycle` / :mod:`.cycle_store`: what one flush cycle takes, and the steps that store,
+  publish and commit it.
+- :mod:`.idle`: the idle rule's clock (time counts as idle only when the input confirms it).
 - :mod:`.ingest`: decoding one record into a partition's aggregator; repeated envelopes.
 - :mod:`.partitions`: per-partition state, commit metadata (watermark, flush intent), the
   pool -> partition mapping.

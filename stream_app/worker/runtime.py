@@ -37,16 +37,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from operator import attrgetter
-from typing import Protocol
 
-from schemas.aggregates import WindowAggregate
 from schemas.wire import encode_event
 from stream_app.core.config import AggregatorConfig
-from stream_app.core.contributions import Flush
+from stream_app.core.late import LateEvent
 from stream_app.storage.errors import SinkRejected, StorageError
+from stream_app.worker.cycle import Backoff, Cycle, take_cycle
+from stream_app.worker.cycle_store import CycleStore, FlushSink, WindowListener
 from stream_app.worker.errors import (
     BrokerUnavailable,
     PartitionsLost,
@@ -54,19 +53,14 @@ from stream_app.worker.errors import (
     WorkerError,
     WorkerFatal,
 )
+from stream_app.worker.idle import IdleClock
 from stream_app.worker.ingest import ingest_record
 from stream_app.worker.kafka_consumer import ConsumerControl
 from stream_app.worker.kafka_ranges import RangeReader
-from stream_app.worker.partitions import (
-    MAX_METADATA_BYTES,
-    CommitMetadata,
-    CommitPoint,
-    PartitionState,
-    RangeIntent,
-)
+from stream_app.worker.partitions import PartitionState
 from stream_app.worker.publisher import TopicPublisher
 from stream_app.worker.rebuild import FlushRebuilder, RangeSource, late_reason
-from stream_app.worker.records import dead_letter_record, window_record
+from stream_app.worker.records import dead_letter_record
 from stream_app.worker.settings import WorkerSettings
 from stream_app.worker.stats import WorkerStats
 from stream_app.worker.takeover import StoredState, take_over
@@ -75,72 +69,15 @@ __all__ = ["FlushSink", "StreamWorker", "WindowListener", "wall_clock_ms"]
 
 logger = logging.getLogger(__name__)
 
-WindowListener = Callable[[Sequence[WindowAggregate]], None]
 Clock = Callable[[], int]
 
 _ts = attrgetter("ts_ms")
 _PUBLISH_TIMEOUT_S = 10.0
-_MAX_RANGES_PER_FLUSH = 40
-"""An intent lists every range of its flush in each partition's commit metadata (<= 4 KB)."""
-
-
-class FlushSink(Protocol):
-    """Where flushes go (:class:`stream_app.storage.sink.ClickHouseSink`)."""
-
-    def write(self, flush: Flush) -> None:
-        """Store one flush idempotently; SinkUnavailable when it may be retried."""
+"""How long dead letters may take to be acknowledged after a takeover."""
 
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-@dataclass
-class _Unit:
-    """One flush (one insert) and the commits around it."""
-
-    flush: Flush
-    intent: dict[int, CommitPoint]
-    """Committed before the write: unchanged offsets, metadata with the flush's ranges."""
-    written: bool = False
-
-
-@dataclass
-class _Cycle:
-    """What one cycle stores, publishes and commits; steps done are not repeated."""
-
-    units: list[_Unit]
-    commits: dict[int, CommitPoint]
-    scopes: list[WindowAggregate]
-    proxies: list[WindowAggregate]
-    record_times: list[tuple[int, int]]
-    observed: bool = False
-    published: bool = False
-    notified: bool = False
-
-
-@dataclass
-class _Listener:
-    fn: WindowListener
-    per_proxy: bool
-
-
-@dataclass
-class _Backoff:
-    initial_s: float
-    max_s: float
-    current_s: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.current_s = self.initial_s
-
-    def next(self) -> float:
-        delay = self.current_s
-        self.current_s = min(self.max_s, self.current_s * 2)
-        return delay
-
-    def reset(self) -> None:
-        self.current_s = self.initial_s
 
 
 class StreamWorker:
@@ -167,6 +104,7 @@ class StreamWorker:
         self._dead_letters = dead_letters
         self._windows = windows
         self._clock = clock
+        self.stats = WorkerStats()
         self.rebuilder = FlushRebuilder(
             source=self.source,
             config=self.config,
@@ -182,21 +120,28 @@ class StreamWorker:
             clock=clock,
             dedup_batches=settings.dedup_batches,
         )
+        self._store = CycleStore(
+            settings,
+            sink=sink,
+            consumer=consumer,
+            dead_letters=dead_letters,
+            windows=windows,
+            stats=self.stats,
+            clock=clock,
+        )
         self._partitions: dict[int, PartitionState] = {}
         self._record_times: list[tuple[int, int]] = []
-        self._cycle: _Cycle | None = None
-        self._write: asyncio.Future[None] | None = None
+        self._cycle: Cycle | None = None
         self._lock = asyncio.Lock()
         self._takeover: asyncio.Task[None] | None = None
         self._stopping = False
-        self._backoff = _Backoff(
+        self._backoff = Backoff(
             settings.sink_backoff_initial_ms / 1000, settings.sink_backoff_max_ms / 1000
         )
-        self._listeners: list[_Listener] = []
-        self._idle_ms = self.config.idle_timeout_ms
-        self._stall_ms = settings.broker_stall_ms
+        self._idle = IdleClock(
+            consumer, idle_ms=self.config.idle_timeout_ms, stall_ms=settings.broker_stall_ms
+        )
         self.lag: dict[int, int] = {}
-        self.stats = WorkerStats()
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -204,7 +149,7 @@ class StreamWorker:
         """Call ``listener`` with each batch of closed pool x region windows (and per-proxy
         windows too when ``per_proxy``), after they are stored and before offsets are committed.
         Listener errors are logged, never raised."""
-        self._listeners.append(_Listener(listener, per_proxy))
+        self._store.add_listener(listener, per_proxy=per_proxy)
 
     @property
     def partitions(self) -> list[int]:
@@ -246,7 +191,7 @@ class StreamWorker:
             partition=partition,
             offset=offset,
             value=value,
-            now_ms=self._idle_clock(state, wall_ms),
+            now_ms=self._idle.clock(state, wall_ms),
             recent=state.recent,
         )
         if got.events:
@@ -260,24 +205,6 @@ class StreamWorker:
             if value is not None:
                 self.stats.decode_errors += 1
             self._dead_letter(partition, offset, key, value or b"", got.reason, wall_ms)
-
-    def _idle_clock(self, state: PartitionState, now_ms: int) -> int:
-        """The wall clock as far as the partition's input confirms it, for the idle rule.
-
-        Windows may close by the idle rule only over time in which fetch responses showed the
-        partition empty: the clock is held at ``last fetch response + idle_timeout``; while no
-        response came for ``broker_stall_ms`` (broker unreachable, partition paused) idle time
-        is not counted, and what was counted before such a stall is discarded when input
-        resumes, so events delayed by an outage are not judged late.
-        """
-        fetched = self._consumer.last_fetch_ms(state.partition)
-        stalled = fetched is None or now_ms - fetched > self._stall_ms
-        if stalled or state.input_stalled:
-            state.aggregator.defer_idle(now_ms)
-        state.input_stalled = stalled
-        if fetched is None:
-            return now_ms
-        return min(now_ms, fetched + self._idle_ms)
 
     def _dead_letter(
         self,
@@ -315,7 +242,7 @@ class StreamWorker:
             now_ms = self._clock()
             clocks = await self._watch_input(now_ms)
             if self._cycle is None:
-                self._cycle = self._take(self._partitions.values(), now_ms, clocks)
+                self._cycle = self._take(now_ms, clocks)
             try:
                 await self._complete(self._cycle)
             except (StorageError, WorkerError) as exc:
@@ -346,160 +273,33 @@ class StreamWorker:
                 self.lag[p] = max(0, end - state.next_offset)
             if self.stats.paused or end is None or end > state.next_offset:
                 state.aggregator.defer_idle(now_ms)
-            clocks[p] = self._idle_clock(state, now_ms)
+            clocks[p] = self._idle.clock(state, now_ms)
         if self.stats.paused:
             self._consumer.pause(partitions)  # a rebalance may have resumed them
         return clocks
 
-    def _take(
-        self,
-        states: Iterable[PartitionState],
-        now_ms: int,
-        clocks: dict[int, int] | None = None,
-    ) -> _Cycle:
-        """Close due windows (at each partition's idle clock) and take every partition's
-        flush (no I/O)."""
-        scopes: list[WindowAggregate] = []
-        proxies: list[WindowAggregate] = []
-        commits: dict[int, CommitPoint] = {}
-        pending: list[tuple[RangeIntent, Flush]] = []
-        for state in states:
-            aggregator = state.aggregator
-            clock = clocks.get(state.partition, now_ms) if clocks else now_ms
-            closed = aggregator.close_due_windows(clock)
-            scopes.extend(closed.scopes)
-            proxies.extend(closed.proxies)
-            flush = aggregator.flush()
-            for late in aggregator.drain_late():
-                self.stats.late_events += 1
-                self._dead_letter(
-                    late.partition,
-                    late.offset,
-                    late.event.pool.encode(),
-                    encode_event(late.event),
-                    late_reason(late),
-                    now_ms,
-                )
-            watermark = aggregator.watermark_state()
-            if flush.ranges:
-                (span,) = flush.ranges  # one partition, one source
-                start = RangeIntent(
-                    state.partition, span.first_offset, span.last_offset, state.flushed_watermark
-                )
-                pending.append((start, flush))
-                commits[state.partition] = CommitPoint(
-                    span.last_offset + 1, CommitMetadata(watermark)
-                )
-            elif state.committed is not None and state.committed.watermark != watermark:
-                commits[state.partition] = CommitPoint(
-                    state.committed.offset, CommitMetadata(watermark)
-                )
-            state.flushed_watermark = watermark
-        units = [
-            self._unit(pending[i : i + _MAX_RANGES_PER_FLUSH])
-            for i in range(0, len(pending), _MAX_RANGES_PER_FLUSH)
-        ]
-        self.stats.windows_closed += len(scopes)
-        self.stats.proxy_windows_closed += len(proxies)
+    def _take(self, now_ms: int, clocks: dict[int, int]) -> Cycle:
+        """Close due windows and take every partition's flush (no I/O)."""
+
+        def on_late(late: LateEvent) -> None:
+            self._dead_letter(
+                late.partition,
+                late.offset,
+                late.event.pool.encode(),
+                encode_event(late.event),
+                late_reason(late),
+                now_ms,
+            )
+
         times, self._record_times = self._record_times, []
-        return _Cycle(units, commits, scopes, proxies, times)
+        cycle = take_cycle(self._partitions.values(), clocks, times, on_late)
+        self.stats.late_events += cycle.late
+        self.stats.windows_closed += len(cycle.scopes)
+        self.stats.proxy_windows_closed += len(cycle.proxies)
+        return cycle
 
-    @staticmethod
-    def _unit(group: list[tuple[RangeIntent, Flush]]) -> _Unit:
-        merged = Flush()
-        for _, flush in group:
-            merged.scopes.extend(flush.scopes)
-            merged.proxies.extend(flush.proxies)
-            merged.ranges.extend(flush.ranges)
-        ranges = tuple(r for r, _ in group)
-        points = {
-            r.partition: CommitPoint(r.first_offset, CommitMetadata(r.watermark, ranges))
-            for r in ranges
-        }
-        size = max(len(p.metadata) for p in points.values())
-        if size > MAX_METADATA_BYTES:  # cannot happen with _MAX_RANGES_PER_FLUSH; be loud
-            raise WorkerFatal(f"flush intent of {size} bytes exceeds {MAX_METADATA_BYTES}")
-        return _Unit(merged, points)
-
-    async def _complete(self, cycle: _Cycle) -> None:
-        await self._dead_letters.deliver(_PUBLISH_TIMEOUT_S)
-        for unit in cycle.units:
-            if unit.written:
-                continue
-            await self._commit(unit.intent, intent=True)
-            await self._write_flush(unit.flush)
-            unit.written = True
-        if not cycle.observed:
-            self._observe_stored(cycle)
-            cycle.observed = True
-        if not cycle.published:
-            if self._windows is not None:
-                for aggregate in self._published(cycle):
-                    self._windows.add(*window_record(aggregate))
-            cycle.published = True
-        if self._windows is not None:
-            await self._windows.deliver(_PUBLISH_TIMEOUT_S)
-        if not cycle.notified:
-            self._notify(cycle)
-            cycle.notified = True
-        await self._commit(cycle.commits)
-
-    def _published(self, cycle: _Cycle) -> list[WindowAggregate]:
-        if not self.settings.publish_windows:
-            return []
-        return cycle.scopes + cycle.proxies if self.settings.publish_proxy_windows else cycle.scopes
-
-    async def _write_flush(self, flush: Flush) -> None:
-        """Write in a thread; a write once started is always awaited to its end (a partition
-        must not change hands while a write covering it may still land)."""
-        write = asyncio.ensure_future(asyncio.to_thread(self._sink.write, flush))
-        self._write = write
-        try:
-            await asyncio.shield(write)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await write
-            raise
-        finally:
-            self._write = None
-        self.stats.flushes += 1
-        self.stats.flush_rows += len(flush.scopes) + len(flush.proxies)
-        self.stats.last_flush_wall_ms = self._clock()
-
-    def _observe_stored(self, cycle: _Cycle) -> None:
-        now_ms = self._clock()
-        for count, mean_ts in cycle.record_times:
-            self.stats.stored_delay.observe(now_ms - mean_ts, count)
-        for aggregate in cycle.scopes:
-            self.stats.window_delay.observe(now_ms - aggregate.window_end_ms)
-
-    def _notify(self, cycle: _Cycle) -> None:
-        for listener in self._listeners:
-            batch = cycle.scopes + cycle.proxies if listener.per_proxy else cycle.scopes
-            if not batch:
-                continue
-            try:
-                listener.fn(batch)
-            except Exception:
-                logger.exception("window listener %r failed", listener.fn)
-
-    async def _commit(self, commits: dict[int, CommitPoint], *, intent: bool = False) -> None:
-        """Commit offsets; an intent commit is also the fence that lets a write go ahead."""
-        held = {p: c for p, c in commits.items() if p in self._partitions}
-        if not held:
-            return
-        try:
-            await self._consumer.commit(held)
-        except PartitionsLost:
-            self.stats.partitions_lost += 1
-            raise
-        except BrokerUnavailable:
-            self.stats.commit_failures += 1
-            raise
-        self.stats.commits += 1
-        if not intent:
-            for p, point in held.items():
-                self._partitions[p].committed = point
+    async def _complete(self, cycle: Cycle) -> None:
+        await self._store.complete(cycle, self._partitions)
 
     def _on_unavailable(self, exc: Exception) -> None:
         if isinstance(exc, PartitionsLost):
@@ -572,7 +372,7 @@ class StreamWorker:
                 await task
 
     async def _take_over_until_done(self, assigned: set[int]) -> None:
-        backoff = _Backoff(self._backoff.initial_s, self._backoff.max_s)
+        backoff = Backoff(self._backoff.initial_s, self._backoff.max_s)
         while True:
             try:
                 async with self._lock:
@@ -622,10 +422,10 @@ class StreamWorker:
                     if self._cycle is None:
                         now_ms = self._clock()
                         clocks = {
-                            p: self._idle_clock(state, now_ms)
+                            p: self._idle.clock(state, now_ms)
                             for p, state in self._partitions.items()
                         }
-                        self._cycle = self._take(self._partitions.values(), now_ms, clocks)
+                        self._cycle = self._take(now_ms, clocks)
                     await self._complete(self._cycle)
                 self._cycle = None
             except (TimeoutError, StorageError, WorkerError) as exc:
@@ -636,9 +436,7 @@ class StreamWorker:
                     sorted(self._partitions),
                     exc,
                 )
-                if self._write is not None:  # never let go while a write may still land
-                    with contextlib.suppress(Exception):
-                        await self._write
+                await self._store.write_finished()  # never let go while a write may land
         self._cycle = None
         self._dead_letters.discard()
         if self._windows is not None:

@@ -11,11 +11,13 @@ For the newly assigned partitions, in this order:
    twice even when batch boundaries would differ. When storage is ahead of Kafka that position
    is committed at once, so the seek Faust performs after the rebalance lands there.
 3. **Watermark**: continued from the metadata of the committed offset.
-4. **Open windows**: every stored window of the partition's pools that was still open at that
-   watermark (window end after it) is put back into the partition's aggregator, so aggregates
-   closed after a restart or a handover are complete. Pools map to partitions with Kafka's
-   default partitioner (records are keyed by pool). Without a saved watermark, windows ending
-   in the last ``restore_horizon_ms`` are restored.
+4. **Open windows**: every stored window of the partition's pools that had not been closed and
+   published yet (window end after the committed watermark; after an interrupted write, after
+   the watermark that flush started from, since its cycle published nothing) is put back into
+   the partition's aggregator, so aggregates closed after a restart or a handover are
+   complete. Pools map to partitions with Kafka's default partitioner (records are keyed by
+   pool). Without a saved watermark, windows ending in the last ``restore_horizon_ms`` are
+   restored.
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ async def take_over(
         committed[p] = CommitPoint(
             offset, CommitMetadata.decode(metadata) or CommitMetadata(NO_WATERMARK)
         )
-    await _finish_interrupted_writes(committed, consumer, rebuilder, result)
+    closed_before = await _finish_interrupted_writes(committed, consumer, rebuilder, result)
     stored = await asyncio.to_thread(storage.last_offsets, source)
     for p in wanted:
         point = committed.get(p)
@@ -124,7 +126,12 @@ async def take_over(
             source,
             {p: c.offset for p, c in result.committed_ahead.items()},
         )
-    await _restore_windows(result, config, consumer, storage, now_ms, restore_horizon_ms)
+    boundaries = {
+        p: closed_before.get(p, state.flushed_watermark) for p, state in result.states.items()
+    }
+    await _restore_windows(
+        result, boundaries, config, consumer, storage, now_ms, restore_horizon_ms
+    )
     return result
 
 
@@ -133,12 +140,18 @@ async def _finish_interrupted_writes(
     consumer: ConsumerControl,
     rebuilder: FlushRebuilder,
     result: Takeover,
-) -> None:
-    """Rebuild and rewrite every flush whose intent is on a committed offset; commit past it."""
+) -> dict[int, WatermarkState]:
+    """Rebuild and rewrite every flush whose intent is on a committed offset; commit past it.
+
+    Returns, per partition finished here, the watermark up to which windows had been closed
+    and published: the intent's starting watermark (the interrupted cycle published nothing),
+    so the windows it would have closed are restored and closed again by the new owner.
+    """
     intents: dict[tuple[RangeIntent, ...], None] = {}
     for point in committed.values():
         if point.meta.intent:
             intents[point.meta.intent] = None
+    closed_before: dict[int, WatermarkState] = {}
     for intent in intents:
         try:
             after = await rebuilder.rebuild(intent)
@@ -153,8 +166,10 @@ async def _finish_interrupted_writes(
                 continue  # another worker's partition (it rebuilds itself), or already past it
             watermark = after[r.partition] if after is not None else r.watermark
             ends[r.partition] = CommitPoint(r.last_offset + 1, CommitMetadata(watermark))
+            closed_before[r.partition] = r.watermark
         await consumer.commit(ends)
         committed.update(ends)
+    return closed_before
 
 
 def _boundary_ms(watermark: WatermarkState, now_ms: int, horizon_ms: int) -> int:
@@ -165,6 +180,7 @@ def _boundary_ms(watermark: WatermarkState, now_ms: int, horizon_ms: int) -> int
 
 async def _restore_windows(
     result: Takeover,
+    closed_before: dict[int, WatermarkState],
     config: AggregatorConfig,
     consumer: ConsumerControl,
     storage: StoredState,
@@ -177,9 +193,7 @@ async def _restore_windows(
             "partition count unknown: no open windows restored for %s", sorted(result.states)
         )
         return
-    boundaries = {
-        p: _boundary_ms(s.flushed_watermark, now_ms, horizon_ms) for p, s in result.states.items()
-    }
+    boundaries = {p: _boundary_ms(closed_before[p], now_ms, horizon_ms) for p in result.states}
     longest_ms = max(config.window_s, config.proxy_window_s) * 1000
     since_ms = max(0, min(boundaries.values()) - longest_ms + 1)
     windows = await asyncio.to_thread(storage.restore_open_windows, since_ms)

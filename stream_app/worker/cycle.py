@@ -1,0 +1,137 @@
+"""One flush cycle's data: what is taken from the partitions' aggregators, and in what units it
+is written and committed.
+
+:func:`take_cycle` (no I/O) closes the windows due at each partition's idle clock and takes each
+partition's flush: the partial sums since the previous flush with the offset range they cover.
+The flushes are grouped into :class:`Unit` s, each ONE insert whose *intent* (the ranges and
+their starting watermarks) is committed before the write (see
+:mod:`stream_app.worker.partitions`); an intent lists every range of its unit in each of its
+partitions' commit metadata, so a unit holds at most :data:`MAX_RANGES_PER_UNIT` partitions
+(Kafka keeps 4 KB of metadata per offset by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from schemas.aggregates import WindowAggregate
+from stream_app.core.contributions import Flush
+from stream_app.core.late import LateEvent
+from stream_app.worker.errors import WorkerFatal
+from stream_app.worker.partitions import (
+    MAX_METADATA_BYTES,
+    CommitMetadata,
+    CommitPoint,
+    PartitionState,
+    RangeIntent,
+)
+
+__all__ = ["MAX_RANGES_PER_UNIT", "Backoff", "Cycle", "Unit", "take_cycle"]
+
+MAX_RANGES_PER_UNIT = 40
+
+
+@dataclass
+class Unit:
+    """One flush (one insert) and the intent committed before it."""
+
+    flush: Flush
+    intent: dict[int, CommitPoint]
+    """Committed before the write: unchanged offsets, metadata with the flush's ranges."""
+    written: bool = False
+
+
+@dataclass
+class Cycle:
+    """What one cycle stores, publishes and commits; steps done are not repeated."""
+
+    units: list[Unit]
+    commits: dict[int, CommitPoint]
+    """Committed after the writes: offsets past the ranges, the watermarks."""
+    scopes: list[WindowAggregate]
+    proxies: list[WindowAggregate]
+    record_times: list[tuple[int, int]]
+    """(events, mean event time) of every record the cycle stores (delay statistics)."""
+    late: int = 0
+    observed: bool = False
+    published: bool = False
+    notified: bool = False
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff between ``initial_s`` and ``max_s``."""
+
+    initial_s: float
+    max_s: float
+    current_s: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.current_s = self.initial_s
+
+    def next(self) -> float:
+        delay = self.current_s
+        self.current_s = min(self.max_s, self.current_s * 2)
+        return delay
+
+    def reset(self) -> None:
+        self.current_s = self.initial_s
+
+
+def take_cycle(
+    states: Iterable[PartitionState],
+    clocks: dict[int, int],
+    record_times: list[tuple[int, int]],
+    on_late: Callable[[LateEvent], None],
+) -> Cycle:
+    """Close due windows at each partition's clock and take every partition's flush."""
+    scopes: list[WindowAggregate] = []
+    proxies: list[WindowAggregate] = []
+    commits: dict[int, CommitPoint] = {}
+    pending: list[tuple[RangeIntent, Flush]] = []
+    late = 0
+    for state in states:
+        aggregator = state.aggregator
+        closed = aggregator.close_due_windows(clocks[state.partition])
+        scopes.extend(closed.scopes)
+        proxies.extend(closed.proxies)
+        flush = aggregator.flush()
+        for event in aggregator.drain_late():
+            late += 1
+            on_late(event)
+        watermark = aggregator.watermark_state()
+        if flush.ranges:
+            (span,) = flush.ranges  # one partition, one source
+            start = RangeIntent(
+                state.partition, span.first_offset, span.last_offset, state.flushed_watermark
+            )
+            pending.append((start, flush))
+            commits[state.partition] = CommitPoint(span.last_offset + 1, CommitMetadata(watermark))
+        elif state.committed is not None and state.committed.watermark != watermark:
+            commits[state.partition] = CommitPoint(
+                state.committed.offset, CommitMetadata(watermark)
+            )
+        state.flushed_watermark = watermark
+    units = [
+        _unit(pending[i : i + MAX_RANGES_PER_UNIT])
+        for i in range(0, len(pending), MAX_RANGES_PER_UNIT)
+    ]
+    return Cycle(units, commits, scopes, proxies, record_times, late)
+
+
+def _unit(group: list[tuple[RangeIntent, Flush]]) -> Unit:
+    merged = Flush()
+    for _, flush in group:
+        merged.scopes.extend(flush.scopes)
+        merged.proxies.extend(flush.proxies)
+        merged.ranges.extend(flush.ranges)
+    ranges = tuple(r for r, _ in group)
+    points = {
+        r.partition: CommitPoint(r.first_offset, CommitMetadata(r.watermark, ranges))
+        for r in ranges
+    }
+    size = max(len(p.metadata) for p in points.values())
+    if size > MAX_METADATA_BYTES:  # cannot happen with MAX_RANGES_PER_UNIT; be loud
+        raise WorkerFatal(f"flush intent of {size} bytes exceeds {MAX_METADATA_BYTES}")
+    return Unit(merged, points)

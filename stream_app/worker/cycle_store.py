@@ -1,0 +1,178 @@
+"""Completing a flush cycle: the steps between taking the flushes and committing the offsets.
+
+In order, each step done at most once per cycle (a retried cycle resumes where it failed):
+
+1. deliver the queued dead letters (the records they stand for are covered by the flushes);
+2. per unit: commit its intent (the fence: a worker the group has moved on from cannot commit,
+   so it never writes), then write the unit's flush, ONE insert, in a thread;
+3. publish the closed windows on ``<prefix>.windows`` and wait for the acknowledgements;
+4. call the window listeners;
+5. commit every partition's offset past its range, with its watermark.
+
+Retriable failures (:class:`StorageError` retriable, :class:`BrokerUnavailable`,
+:class:`PublishUnavailable`, :class:`PartitionsLost`) propagate to the worker, which pauses,
+backs off and retries the same cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from schemas.aggregates import WindowAggregate
+from stream_app.core.contributions import Flush
+from stream_app.worker.cycle import Cycle
+from stream_app.worker.errors import BrokerUnavailable, PartitionsLost
+from stream_app.worker.kafka_consumer import ConsumerControl
+from stream_app.worker.partitions import CommitPoint, PartitionState
+from stream_app.worker.publisher import TopicPublisher
+from stream_app.worker.records import window_record
+from stream_app.worker.settings import WorkerSettings
+from stream_app.worker.stats import WorkerStats
+
+__all__ = ["CycleStore", "FlushSink", "WindowListener"]
+
+logger = logging.getLogger(__name__)
+
+WindowListener = Callable[[Sequence[WindowAggregate]], None]
+
+_PUBLISH_TIMEOUT_S = 10.0
+
+
+class FlushSink(Protocol):
+    """Where flushes go (:class:`stream_app.storage.sink.ClickHouseSink`)."""
+
+    def write(self, flush: Flush) -> None:
+        """Store one flush idempotently; SinkUnavailable when it may be retried."""
+
+
+@dataclass
+class _Listener:
+    fn: WindowListener
+    per_proxy: bool
+
+
+class CycleStore:
+    """Runs the steps of the module docstring for the worker's cycles."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        *,
+        sink: FlushSink,
+        consumer: ConsumerControl,
+        dead_letters: TopicPublisher,
+        windows: TopicPublisher | None,
+        stats: WorkerStats,
+        clock: Callable[[], int],
+    ) -> None:
+        self._settings = settings
+        self._sink = sink
+        self._consumer = consumer
+        self._dead_letters = dead_letters
+        self._windows = windows
+        self._stats = stats
+        self._clock = clock
+        self._listeners: list[_Listener] = []
+        self._write: asyncio.Future[None] | None = None
+
+    def add_listener(self, listener: WindowListener, *, per_proxy: bool = False) -> None:
+        self._listeners.append(_Listener(listener, per_proxy))
+
+    async def complete(self, cycle: Cycle, held: dict[int, PartitionState]) -> None:
+        """Run the remaining steps of ``cycle`` for the partitions in ``held``."""
+        await self._dead_letters.deliver(_PUBLISH_TIMEOUT_S)
+        for unit in cycle.units:
+            if unit.written:
+                continue
+            await self._commit(unit.intent, held, intent=True)
+            await self._write_flush(unit.flush)
+            unit.written = True
+        if not cycle.observed:
+            self._observe_stored(cycle)
+            cycle.observed = True
+        if not cycle.published:
+            if self._windows is not None:
+                for aggregate in self._published(cycle):
+                    self._windows.add(*window_record(aggregate))
+            cycle.published = True
+        if self._windows is not None:
+            await self._windows.deliver(_PUBLISH_TIMEOUT_S)
+        if not cycle.notified:
+            self._notify(cycle)
+            cycle.notified = True
+        await self._commit(cycle.commits, held)
+
+    async def write_finished(self) -> None:
+        """Wait until a write that is still running has ended (however it ends)."""
+        if self._write is not None:
+            with contextlib.suppress(Exception):
+                await self._write
+
+    def _published(self, cycle: Cycle) -> list[WindowAggregate]:
+        if not self._settings.publish_windows:
+            return []
+        if self._settings.publish_proxy_windows:
+            return cycle.scopes + cycle.proxies
+        return cycle.scopes
+
+    async def _write_flush(self, flush: Flush) -> None:
+        """Write in a thread; a write once started is always awaited to its end (a partition
+        must not change hands while a write covering it may still land)."""
+        write = asyncio.ensure_future(asyncio.to_thread(self._sink.write, flush))
+        self._write = write
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await write
+            raise
+        finally:
+            self._write = None
+        self._stats.flushes += 1
+        self._stats.flush_rows += len(flush.scopes) + len(flush.proxies)
+        self._stats.last_flush_wall_ms = self._clock()
+
+    def _observe_stored(self, cycle: Cycle) -> None:
+        now_ms = self._clock()
+        for count, mean_ts in cycle.record_times:
+            self._stats.stored_delay.observe(now_ms - mean_ts, count)
+        for aggregate in cycle.scopes:
+            self._stats.window_delay.observe(now_ms - aggregate.window_end_ms)
+
+    def _notify(self, cycle: Cycle) -> None:
+        for listener in self._listeners:
+            batch = cycle.scopes + cycle.proxies if listener.per_proxy else cycle.scopes
+            if not batch:
+                continue
+            try:
+                listener.fn(batch)
+            except Exception:
+                logger.exception("window listener %r failed", listener.fn)
+
+    async def _commit(
+        self,
+        commits: dict[int, CommitPoint],
+        held: dict[int, PartitionState],
+        *,
+        intent: bool = False,
+    ) -> None:
+        selected = {p: c for p, c in commits.items() if p in held}
+        if not selected:
+            return
+        try:
+            await self._consumer.commit(selected)
+        except PartitionsLost:
+            self._stats.partitions_lost += 1
+            raise
+        except BrokerUnavailable:
+            self._stats.commit_failures += 1
+            raise
+        self._stats.commits += 1
+        if not intent:
+            for p, point in selected.items():
+                held[p].committed = point
