@@ -17,15 +17,8 @@ it is empty, so a pool's envelopes reach its partition in hand-over order. A rep
 whose acknowledgement was lost may be sent twice (at-least-once); its ``batch_id`` is unchanged.
 Poison failures (message too large, not authorised, ...) are dropped and counted, never retried.
 
-Compression, measured on this machine class with benchmarks/producer_kafka.py (500-event
-envelopes of about 320 bytes per event; compressing with aiokafka's own codec functions, CPU per
-event and size ratio): gzip (aiokafka's level 9) 11-13 us, x7.6-8.1; lz4 (aiokafka's fixed level
-9) 5.8-6.0 us, x5.0-5.4; zstd (level 3) 1.0-1.2 us, x7.3-8.8; snappy 0.4-0.5 us, x3.9-4.2. End
-to end through this transport to a broker on the same 2 cores, the whole producer (emit, encode,
-compress, send) cost about 8.5 us CPU per event without compression, +1.3 us snappy, +2.1 us
-zstd, +3.3 us lz4, +11.6 us gzip (a loaded shared box: compare the differences, not the
-totals). zstd is the default: about as small as gzip at a tenth of lz4's cost as aiokafka runs
-it. lz4, zstd and snappy need the ``cramjam`` package (aiokafka's ``lz4``/``zstd`` extras).
+Compression: zstd by default, chosen by measurement (docs/benchmarks.md, "Producer
+compression"). lz4, zstd and snappy need the ``cramjam`` package (aiokafka's extras).
 
 Metrics (counters, spool and in-flight gauges, a send-latency histogram) are registered on the
 caller's ``CollectorRegistry`` or a private one (see :mod:`producer.kafka_metrics`).
@@ -47,6 +40,7 @@ from prometheus_client import CollectorRegistry
 from producer.errors import ProducerError, SpoolError, TransportRejected, TransportUnavailable
 from producer.kafka_client import is_retriable, new_aiokafka_producer
 from producer.kafka_metrics import (
+    TRANSPORT_COUNTERS,
     KafkaTransportCollector,
     KafkaTransportStats,
     send_latency_histogram,
@@ -104,24 +98,7 @@ class KafkaTransport:
         self._in_flight_bytes = 0
         self._connected = False
         self._closing = False
-        self._counts: dict[str, int] = dict.fromkeys(
-            (
-                "accepted_batches",
-                "accepted_events",
-                "sent_batches",
-                "sent_events",
-                "spooled_batches",
-                "spooled_events",
-                "replayed_batches",
-                "replayed_events",
-                "dropped_rejected_batches",
-                "dropped_rejected_events",
-                "dropped_closed_events",
-                "send_errors_retriable",
-                "send_errors_poison",
-            ),
-            0,
-        )
+        self._counts: dict[str, int] = dict.fromkeys(TRANSPORT_COUNTERS, 0)
 
         self.registry = registry if registry is not None else CollectorRegistry()
         self._latency = send_latency_histogram(self.registry)
@@ -156,8 +133,9 @@ class KafkaTransport:
             if live:
                 self._in_flight[seq] = _InFlight(pool, payload, event_count, time.monotonic())
                 self._in_flight_bytes += size
+                # Scheduled under the lock, so deliveries start in sequence order.
+                self._loop.call_soon_threadsafe(self._start_delivery, seq)
         if live:
-            self._loop.call_soon_threadsafe(self._start_delivery, seq)
             return
         try:
             self._to_spool(seq, pool, payload, event_count)
@@ -216,6 +194,7 @@ class KafkaTransport:
         self._drained.set()
         self._spool_empty = asyncio.Event()
         self._stop = asyncio.Event()
+        self._append_lock = asyncio.Lock()
         self._replayer = asyncio.create_task(self._replay_loop(), name="pwm-kafka-replay")
 
     async def _ensure_producer(self) -> AIOKafkaProducer | None:
@@ -259,7 +238,12 @@ class KafkaTransport:
         try:
             if producer is None:
                 raise TransportUnavailable("no Kafka producer")
-            ack = await producer.send(self._topic, value=item.payload, key=item.pool.encode())
+            # aiokafka's send() first waits for topic metadata and for room in the partition's
+            # batch; a later caller arriving once those are ready would be appended before
+            # earlier ones still waking up. Appending one at a time (the lock is FIFO) keeps
+            # a pool's envelopes in hand-over order; acknowledgements are awaited concurrently.
+            async with self._append_lock:
+                ack = await producer.send(self._topic, value=item.payload, key=item.pool.encode())
             await ack
         except BaseException as exc:
             self._delivery_failed(seq, item, exc)
@@ -339,22 +323,24 @@ class KafkaTransport:
         entries = await asyncio.to_thread(self._spool.peek, self._settings.replay_batch_envelopes)
         started = time.monotonic()
         acks: list[asyncio.Future[Any] | BaseException] = []
-        for entry in entries:
-            try:
-                acks.append(
-                    await producer.send(self._topic, entry.payload, key=entry.pool.encode())
-                )
-            except Exception as exc:
-                acks.append(exc)
-                break
-        outcomes = await asyncio.gather(
-            *(a for a in acks if isinstance(a, asyncio.Future)), return_exceptions=True
-        )
+        async with self._append_lock:
+            for entry in entries:
+                try:
+                    acks.append(
+                        await producer.send(self._topic, entry.payload, key=entry.pool.encode())
+                    )
+                except Exception as exc:
+                    acks.append(exc)
+                    break
         results: list[BaseException | None] = []
-        it = iter(outcomes)
-        for a in acks:
-            r = next(it) if isinstance(a, asyncio.Future) else a
-            results.append(r if isinstance(r, BaseException) else None)
+        for ack in acks:  # all are sent already: awaiting in turn costs no concurrency
+            error: BaseException | None = ack if isinstance(ack, BaseException) else None
+            if error is None:
+                try:
+                    await ack  # type: ignore[misc]
+                except Exception as exc:
+                    error = exc
+            results.append(error)
         return await self._settle_replay(entries[: len(results)], results, started)
 
     async def _settle_replay(

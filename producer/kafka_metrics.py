@@ -16,7 +16,12 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["KafkaTransportCollector", "KafkaTransportStats", "send_latency_histogram"]
+__all__ = [
+    "TRANSPORT_COUNTERS",
+    "KafkaTransportCollector",
+    "KafkaTransportStats",
+    "send_latency_histogram",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,15 @@ class KafkaTransportStats:
     in_flight_bytes: int = 0
     spool_rows: int = 0
     spool_events: int = 0
+
+
+TRANSPORT_COUNTERS: tuple[str, ...] = tuple(
+    name
+    for name in KafkaTransportStats.__dataclass_fields__
+    if name not in ("connected", "in_flight_bytes", "spool_rows", "spool_events")
+    and not name.startswith("dropped_spool_full")
+)
+"""The counters the transport keeps itself (the spool keeps its own drop counts)."""
 
 
 _COUNTERS = (

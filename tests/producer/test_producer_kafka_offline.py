@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -107,3 +108,60 @@ def test_settings_topic_environment_and_validation(monkeypatch: pytest.MonkeyPat
 )
 def test_error_classification(error: BaseException, retriable: bool) -> None:
     assert is_retriable(error) is retriable
+
+
+class _SlowMetadataProducer:
+    """Stands in for aiokafka where its ``send()`` waits for topic metadata by polling: callers
+    that start once the metadata is known append at once, earlier ones only at their next poll."""
+
+    def __init__(self, ready_after_s: float, poll_s: float) -> None:
+        self.ready_after_s = ready_after_s
+        self.poll_s = poll_s
+        self.ready = False
+        self.asked_at: float | None = None
+        self.appended: list[bytes] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[None]:
+        loop = asyncio.get_running_loop()
+        if self.asked_at is None:
+            self.asked_at = loop.time()
+            loop.call_later(self.ready_after_s, setattr, self, "ready", True)
+        # aiokafka polls for metadata like this, which is what lets a later caller overtake.
+        while not self.ready:  # noqa: ASYNC110
+            await asyncio.sleep(self.poll_s)
+        self.appended.append(value)
+        ack: asyncio.Future[None] = loop.create_future()
+        ack.set_result(None)
+        return ack
+
+
+def test_envelopes_are_appended_in_hand_over_order_while_metadata_is_pending(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = _SlowMetadataProducer(ready_after_s=0.1, poll_s=0.5)
+    monkeypatch.setattr("producer.kafka.new_aiokafka_producer", lambda settings: fake)
+    transport = KafkaTransport(_unreachable())
+    try:
+        deadline = time.monotonic() + 10.0
+        while not transport.stats().connected:
+            assert time.monotonic() < deadline, "the fake producer never connected"
+            time.sleep(0.005)
+        transport.send("pool-a", b"envelope-1", 1)
+        transport.send("pool-a", b"envelope-2", 1)
+        while not fake.ready:  # the first two are still polling for metadata
+            assert time.monotonic() < deadline, "metadata never became ready"
+            time.sleep(0.001)
+        transport.send("pool-a", b"envelope-3", 1)
+        while transport.stats().sent_batches < 3:
+            assert time.monotonic() < deadline, f"only {fake.appended} were sent"
+            time.sleep(0.005)
+        assert fake.appended == [b"envelope-1", b"envelope-2", b"envelope-3"]
+        assert transport.stats().spooled_batches == 0
+    finally:
+        transport.close(timeout_s=2.0)
