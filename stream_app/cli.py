@@ -1,7 +1,8 @@
 """The ``proxywhirl-metrics`` command line.
 
 Subcommands: ``demo`` (simulated fleet, in-process pipeline, embedded ClickHouse), ``migrate``
-(apply or roll back ClickHouse migrations), ``report`` (stored totals), ``alerts
+(apply or roll back ClickHouse migrations), ``report`` (stored totals), ``api`` (/metrics and
+health over the stored windows), ``alerts
 validate|export-prometheus|history``, and the distributed runtime's ``worker``, ``simulate`` and
 ``topics create`` (:mod:`stream_app.cli_worker`). Every command
 builds its settings (environment + flags), validates them at start-up and exits non-zero with a
@@ -90,6 +91,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_api(args: argparse.Namespace) -> int:
+    from api.serve import serve
+    from api.settings import ApiSettings
+    from stream_app.storage.settings import StorageSettings
+
+    settings = ApiSettings(**_overrides(args, ["host", "port"]))
+    storage = StorageSettings(**_overrides(args, ["data_dir", "dsn", "database"]))
+    serve(settings, storage)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="proxywhirl-metrics", description="Stream analytics for ProxyWhirl proxy fleets"
@@ -126,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--json", action="store_true", help="print JSON")
     report.set_defaults(handler=_cmd_report)
+
+    api = commands.add_parser("api", help="serve /metrics (window gauges), /healthz and /readyz")
+    api.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    api.add_argument("--port", type=int, help="port to bind (default 8000)")
+    api.add_argument("--data-dir", type=Path, help="embedded engine base directory")
+    api.add_argument("--dsn", help="chdb:///path or http(s)://host:port")
+    api.add_argument("--database", help="database name")
+    api.set_defaults(handler=_cmd_api)
 
     add_alerts_commands(commands)
     add_worker_commands(commands)

@@ -47,6 +47,12 @@ SETTINGS: tuple[tuple[str, str, str, str], ...] = (
         "Where and how aggregates are stored: embedded chDB or a ClickHouse server.",
     ),
     (
+        "API (`api`)",
+        "api.settings",
+        "ApiSettings",
+        "The HTTP service: /metrics of the latest settled windows, /healthz, /readyz.",
+    ),
+    (
         "Alerting",
         "stream_app.alerting.settings",
         "AlertingSettings",

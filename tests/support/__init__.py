@@ -14,7 +14,8 @@ Modules (one concept each):
 * ``kafka``: the Kafka fixtures (``kafka_broker``, ``kafka_bootstrap``, ``kafka_outage_broker``,
   ``kafka_topic_factory``).
 * ``alertmanager``: :class:`Alertmanager` (Debian's prometheus-alertmanager) and its fixtures.
-* ``prometheus``: the ``promtool`` fixture and :func:`check_rules`.
+* ``prometheus``: the ``promtool`` fixture, :func:`check_rules`, and :class:`PrometheusServer`
+  (a real Prometheus scraping given targets) with its ``prometheus_factory`` fixture.
 * ``tools``: the ``chromium`` and ``kcat`` path fixtures.
 * ``markers``: marks tests that use the Kafka/Alertmanager fixtures ``kafka``/``alertmanager``.
 * ``proxies`` / ``target_server``: a loopback target server and forward proxies (producer tests).

@@ -41,6 +41,7 @@ class HarnessSettings(BaseSettings):
     alertmanager_bin: Path = Path("/usr/bin/prometheus-alertmanager")
     alertmanager_start_timeout_s: float = Field(default=30.0, gt=0)
     promtool_bin: Path = Path("/usr/bin/promtool")
+    prometheus_bin: Path = Path("/usr/bin/prometheus")
     chromium_bin: Path = Path("/usr/bin/chromium")
     kcat_bin: Path = Path("/usr/bin/kcat")
 

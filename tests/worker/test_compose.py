@@ -9,7 +9,6 @@ plugin's macros are expanded."""
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import re
@@ -23,11 +22,11 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from api.settings import ApiSettings
 from producer.kafka_settings import KafkaTransportSettings
 from stream_app.alerting.settings import AlertingSettings
 from stream_app.cli import build_parser
 from stream_app.cli_alerts import alerts_export_prometheus
-from stream_app.cli_worker import add_worker_commands
 from stream_app.simulator.settings import SimulatorSettings
 from stream_app.storage.client import get_client
 from stream_app.storage.migrate import Migrator
@@ -47,6 +46,7 @@ SETTINGS: list[tuple[str, type[Any]]] = [
     ("PWM_PRODUCER_", SimulatedProducerSettings),
     ("PWM_WORKER_", WorkerSettings),
     ("PWM_STORAGE_", StorageSettings),
+    ("PWM_API_", ApiSettings),
     ("PWM_ALERTING_", AlertingSettings),
     ("PWM_SIMULATOR_", SimulatorSettings),
 ]
@@ -233,20 +233,13 @@ def _worker_settings(env: dict[str, str]) -> tuple[WorkerSettings, StorageSettin
 
 def test_service_commands_parse_with_the_cli(compose: dict[str, Any]) -> None:
     parser = build_parser()
-    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    if "worker" not in subcommands.choices:  # until the main CLI registers them itself
-        add_worker_commands(subcommands)
     services = _services(compose)
-    for name in ("topics", "migrate", "worker", "simulator"):
+    for name in ("topics", "migrate", "worker", "simulator", "api"):
         args = parser.parse_args(services[name]["command"])
         assert callable(args.handler), name
-    # The API's command belongs to the API; compose runs `proxywhirl-metrics api`.
-    assert services["api"]["command"][services["api"]["command"].index("api") + 1 :] == [
-        "--host",
-        "0.0.0.0",
-        "--port",
-        "8000",
-    ]
+    api = parser.parse_args(services["api"]["command"])
+    assert (api.command, api.host, api.port) == ("api", "0.0.0.0", 8000)
+    assert "api:8000" in (REPO / "docker/prometheus/prometheus.yml").read_text()
 
 
 def test_prometheus_config_and_rules_pass_promtool(promtool: Path, tmp_path: Path) -> None:

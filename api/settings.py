@@ -1,0 +1,68 @@
+"""Settings of the API service: one pydantic-settings class, validated at start-up.
+
+Environment variables use the ``PWM_API_`` prefix (``PWM_API_PORT``, ``PWM_API_WINDOW_S`` ...);
+storage comes from :class:`stream_app.storage.settings.StorageSettings` (``PWM_STORAGE_*``).
+Nothing reads the environment at import time: build :class:`ApiSettings` in the command's
+start-up and pass it to :func:`api.app.create_app`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ApiSettings"]
+
+
+class ApiSettings(BaseSettings):
+    """Where the API listens and how it turns stored windows into /metrics gauges."""
+
+    model_config = SettingsConfigDict(env_prefix="PWM_API_", extra="ignore", frozen=True)
+
+    host: str = Field(default="127.0.0.1", min_length=1, description="Address to bind")
+    port: Annotated[int, Field(ge=0, le=65_535, description="Port to bind (0: any free)")] = 8000
+    window_s: Annotated[
+        int, Field(ge=1, le=3600, description="Window size to expose; the workers' window_s")
+    ] = 10
+    grace_ms: Annotated[
+        int, Field(ge=0, le=600_000, description="The workers' grace: a window settles after it")
+    ] = 5_000
+    settle_delay_ms: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=600_000,
+            description="Extra wait past window end + grace before a window counts as complete "
+            "(covers the workers' flush interval and write)",
+        ),
+    ] = 2_000
+    refresh_interval_s: Annotated[
+        float, Field(gt=0, le=600, description="How often stored windows are read")
+    ] = 5.0
+    lookback_windows: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=10_000,
+            description="How many settled windows back a (pool, region) is looked for",
+        ),
+    ] = 6
+    staleness_s: Annotated[
+        float,
+        Field(gt=0, description="A (pool, region) whose latest window is older disappears"),
+    ] = 300.0
+
+    @model_validator(mode="after")
+    def _stale_after_lookback(self) -> ApiSettings:
+        if self.staleness_s < self.window_s:
+            raise ValueError(
+                f"staleness_s ({self.staleness_s}) must be at least window_s ({self.window_s})"
+            )
+        return self
+
+    @property
+    def settle_ms(self) -> int:
+        """How long after its end a window is read as complete."""
+        return self.grace_ms + self.settle_delay_ms
