@@ -1,8 +1,10 @@
 """``proxywhirl-metrics worker | simulate | topics create``: the distributed-mode commands.
 
-- ``worker [--config FILE] ...``: run the Faust stream worker until SIGINT/SIGTERM (exit 0), or
-  until it fails for good (exit 1). Settings: ``PWM_WORKER_*`` and ``PWM_STORAGE_*`` environment
-  variables, the YAML file (``worker:`` and ``storage:`` sections), then these flags.
+- ``worker [--config FILE] [--rules FILE] ...``: run the Faust stream worker until SIGINT/SIGTERM
+  (exit 0), or until it fails for good (exit 1); an invalid rules file exits 2 at once.
+  Settings: ``PWM_WORKER_*`` and ``PWM_STORAGE_*`` environment variables, the YAML file
+  (``worker:`` and ``storage:`` sections), then these flags; alerting (rules, delivery) from
+  ``PWM_ALERTING_*`` (off without a rules file).
 - ``simulate [--rate N] [--duration S] [--scenario FILE] ...``: a simulated fleet (the bundled
   demo fleet and its scripted incidents, or your scenario) emitting in real time through the
   real producer and its Kafka transport (``PWM_PRODUCER_*``, ``PWM_PRODUCER_KAFKA_*``,
@@ -76,6 +78,9 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> It
 
 def worker_command(args: argparse.Namespace) -> int:
     """Run the stream worker (see the module docstring); returns the exit code."""
+    from stream_app.alerting.errors import RulesFileError
+    from stream_app.alerting.rules_watcher import load_rules_file
+    from stream_app.alerting.settings import AlertingSettings
     from stream_app.worker.service import run_worker
 
     settings, storage = load_worker_settings(
@@ -83,11 +88,20 @@ def worker_command(args: argparse.Namespace) -> int:
         worker=_given(args, _WORKER_FLAGS),
         storage=_given(args, _STORAGE_FLAGS),
     )
+    alerting = AlertingSettings(**_given(args, {"rules_file": "rules_file"}))
+    try:
+        if alerting.rules_file is not None:  # refuse a broken rules file before starting
+            load_rules_file(alerting.rules_file)
+    except RulesFileError as exc:
+        print(f"proxywhirl-metrics: invalid rules file {exc.path}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
 
     async def main() -> int:
         stop = asyncio.Event()
         with _stop_on_signals(asyncio.get_running_loop(), stop):
-            return await run_worker(settings, storage, stop)
+            return await run_worker(settings, storage, stop, alerting=alerting)
 
     return asyncio.run(main())
 
@@ -169,6 +183,12 @@ def add_worker_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     worker.add_argument("--database", help="ClickHouse database")
     worker.add_argument("--metrics-host", help="bind address of /metrics and /health")
     worker.add_argument("--metrics-port", type=int, help="port of /metrics and /health (0: off)")
+    worker.add_argument(
+        "--rules",
+        dest="rules_file",
+        type=Path,
+        help="alert rules YAML (or PWM_ALERTING_RULES_FILE)",
+    )
     worker.set_defaults(handler=worker_command)
 
     simulate = subparsers.add_parser(

@@ -2,20 +2,15 @@
 
 - :class:`PipelineProbe` turns the :class:`~stream_app.embedded.pipeline.EmbeddedPipeline`'s
   counters and watermark into a :class:`~stream_app.core.rules.PipelineStatus`.
-- :class:`WithoutPipelineAlert` wraps the fleet engine's publisher: both engines are told the
-  status (so both hold their rules while degraded), but only the per-scope engine's
-  ``PipelineDegraded`` alert is delivered; the fleet engine's identical copy is dropped here, so
-  the alert is announced once.
+- :class:`~stream_app.alerting.pipeline_alert.WithoutPipelineAlert` (re-exported) wraps the
+  fleet engine's publisher: both engines are told the status (so both hold their rules while
+  degraded), but only the per-scope engine's ``PipelineDegraded`` alert is delivered.
 """
 
 from __future__ import annotations
 
-import dataclasses
-
-from schemas.alerts import AlertEvent, AlertStatus
-from stream_app.alerting.placement import AlertPublisher
-from stream_app.core.rules import PIPELINE_RULE_ID, PipelineStatus
-from stream_app.core.rules.grouping import Notification
+from stream_app.alerting.pipeline_alert import WithoutPipelineAlert
+from stream_app.core.rules import PipelineStatus
 from stream_app.embedded.pipeline import EmbeddedPipeline
 
 
@@ -46,32 +41,4 @@ class PipelineProbe:
         )
 
 
-def _is_pipeline_alert(event: AlertEvent) -> bool:
-    return event.labels.get("rule_id") == PIPELINE_RULE_ID
-
-
-class WithoutPipelineAlert:
-    """A publisher passing everything but the pipeline-health alert (the fleet engine's copy)."""
-
-    def __init__(self, publisher: AlertPublisher) -> None:
-        self._publisher = publisher
-
-    def publish(self, event: AlertEvent) -> None:
-        if not _is_pipeline_alert(event):
-            self._publisher.publish(event)
-
-    def publish_notification(self, notification: Notification) -> None:
-        alerts = tuple(a for a in notification.alerts if not _is_pipeline_alert(a))
-        if len(alerts) == len(notification.alerts):
-            self._publisher.publish_notification(notification)
-            return
-        if not alerts:
-            return
-        firing = any(a.status is AlertStatus.FIRING for a in alerts)
-        self._publisher.publish_notification(
-            dataclasses.replace(
-                notification,
-                alerts=alerts,
-                status=AlertStatus.FIRING if firing else AlertStatus.RESOLVED,
-            )
-        )
+__all__ = ["PipelineProbe", "WithoutPipelineAlert"]

@@ -27,9 +27,26 @@ from stream_app.worker.partitions import (
     RangeIntent,
 )
 
-__all__ = ["MAX_RANGES_PER_UNIT", "Backoff", "Cycle", "Unit", "take_cycle"]
+__all__ = [
+    "MAX_RANGES_PER_UNIT",
+    "Backoff",
+    "Cycle",
+    "PartitionWindows",
+    "Unit",
+    "take_cycle",
+]
 
 MAX_RANGES_PER_UNIT = 40
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionWindows:
+    """What one partition's aggregator closed in a cycle."""
+
+    windows: list[WindowAggregate]
+    """Pool x region windows first, then per-proxy windows."""
+    closed_through_ms: int | None
+    """Every window ending at or before this time is closed (the watermark); None: no events."""
 
 
 @dataclass
@@ -54,6 +71,8 @@ class Cycle:
     record_times: list[tuple[int, int]]
     """(events, mean event time) of every record the cycle stores (delay statistics)."""
     late: int = 0
+    closed: dict[int, PartitionWindows] = field(default_factory=dict)
+    """Per partition: the windows it closed in this cycle and how far its windows are closed."""
     observed: bool = False
     published: bool = False
     notified: bool = False
@@ -90,12 +109,16 @@ def take_cycle(
     proxies: list[WindowAggregate] = []
     commits: dict[int, CommitPoint] = {}
     pending: list[tuple[RangeIntent, Flush]] = []
+    by_partition: dict[int, PartitionWindows] = {}
     late = 0
     for state in states:
         aggregator = state.aggregator
         closed = aggregator.close_due_windows(clocks[state.partition])
         scopes.extend(closed.scopes)
         proxies.extend(closed.proxies)
+        by_partition[state.partition] = PartitionWindows(
+            [*closed.scopes, *closed.proxies], aggregator.watermark_ms
+        )
         flush = aggregator.flush()
         for event in aggregator.drain_late():
             late += 1
@@ -117,7 +140,7 @@ def take_cycle(
         _unit(pending[i : i + MAX_RANGES_PER_UNIT])
         for i in range(0, len(pending), MAX_RANGES_PER_UNIT)
     ]
-    return Cycle(units, commits, scopes, proxies, record_times, late)
+    return Cycle(units, commits, scopes, proxies, record_times, late, by_partition)
 
 
 def _unit(group: list[tuple[RangeIntent, Flush]]) -> Unit:

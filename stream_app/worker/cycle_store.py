@@ -25,7 +25,7 @@ from typing import Protocol
 
 from schemas.aggregates import WindowAggregate
 from stream_app.core.contributions import Flush
-from stream_app.worker.cycle import Cycle
+from stream_app.worker.cycle import Cycle, PartitionWindows
 from stream_app.worker.errors import BrokerUnavailable, PartitionsLost
 from stream_app.worker.kafka_consumer import ConsumerControl
 from stream_app.worker.partitions import CommitPoint, PartitionState
@@ -34,11 +34,13 @@ from stream_app.worker.records import window_record
 from stream_app.worker.settings import WorkerSettings
 from stream_app.worker.stats import WorkerStats
 
-__all__ = ["CycleStore", "FlushSink", "WindowListener"]
+__all__ = ["CycleStore", "FlushSink", "PartitionWindowListener", "WindowListener"]
 
 logger = logging.getLogger(__name__)
 
 WindowListener = Callable[[Sequence[WindowAggregate]], None]
+PartitionWindowListener = Callable[[int, PartitionWindows], None]
+"""Called once per cycle for every held partition, with the windows it closed (maybe none)."""
 
 _PUBLISH_TIMEOUT_S = 10.0
 
@@ -78,10 +80,14 @@ class CycleStore:
         self._stats = stats
         self._clock = clock
         self._listeners: list[_Listener] = []
+        self._partition_listeners: list[PartitionWindowListener] = []
         self._write: asyncio.Future[None] | None = None
 
     def add_listener(self, listener: WindowListener, *, per_proxy: bool = False) -> None:
         self._listeners.append(_Listener(listener, per_proxy))
+
+    def add_partition_listener(self, listener: PartitionWindowListener) -> None:
+        self._partition_listeners.append(listener)
 
     async def complete(self, cycle: Cycle, held: dict[int, PartitionState]) -> None:
         """Run the remaining steps of ``cycle`` for the partitions in ``held``."""
@@ -153,6 +159,14 @@ class CycleStore:
                 listener.fn(batch)
             except Exception:
                 logger.exception("window listener %r failed", listener.fn)
+        for partition, closed in sorted(cycle.closed.items()):
+            for partition_listener in self._partition_listeners:
+                try:
+                    partition_listener(partition, closed)
+                except Exception:
+                    logger.exception(
+                        "window listener %r failed (partition %d)", partition_listener, partition
+                    )
 
     async def _commit(
         self,

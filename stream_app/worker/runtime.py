@@ -45,7 +45,12 @@ from stream_app.core.config import AggregatorConfig
 from stream_app.core.late import LateEvent
 from stream_app.storage.errors import SinkRejected, StorageError
 from stream_app.worker.cycle import Backoff, Cycle, take_cycle
-from stream_app.worker.cycle_store import CycleStore, FlushSink, WindowListener
+from stream_app.worker.cycle_store import (
+    CycleStore,
+    FlushSink,
+    PartitionWindowListener,
+    WindowListener,
+)
 from stream_app.worker.errors import (
     BrokerUnavailable,
     PartitionsLost,
@@ -57,6 +62,7 @@ from stream_app.worker.idle import IdleClock
 from stream_app.worker.ingest import ingest_record
 from stream_app.worker.kafka_consumer import ConsumerControl
 from stream_app.worker.kafka_ranges import RangeReader
+from stream_app.worker.observers import PartitionObservers
 from stream_app.worker.partitions import PartitionState
 from stream_app.worker.publisher import TopicPublisher
 from stream_app.worker.rebuild import FlushRebuilder, RangeSource, late_reason
@@ -120,6 +126,8 @@ class StreamWorker:
             clock=clock,
             dedup_batches=settings.dedup_batches,
         )
+        self.observers = PartitionObservers()
+        """Told when partitions are taken over and given up (per-partition state beside ours)."""
         self._store = CycleStore(
             settings,
             sink=sink,
@@ -150,6 +158,10 @@ class StreamWorker:
         windows too when ``per_proxy``), after they are stored and before offsets are committed.
         Listener errors are logged, never raised."""
         self._store.add_listener(listener, per_proxy=per_proxy)
+
+    def add_partition_listener(self, listener: PartitionWindowListener) -> None:
+        """Like :meth:`add_listener`, one call per partition with the windows it closed."""
+        self._store.add_partition_listener(listener)
 
     @property
     def partitions(self) -> list[int]:
@@ -376,7 +388,7 @@ class StreamWorker:
         while True:
             try:
                 async with self._lock:
-                    self._drop(set(self._partitions) - assigned)
+                    await self._release(set(self._partitions) - assigned)
                     new = assigned - set(self._partitions)
                     result = await take_over(
                         new,
@@ -391,6 +403,7 @@ class StreamWorker:
                     )
                     await self._dead_letters.deliver(_PUBLISH_TIMEOUT_S)
                     self._partitions.update(result.states)
+                    await self.observers.assigned(set(result.states))
                     self.stats.takeovers += 1
                     self.stats.restored_windows += result.restored_windows
                     self.stats.rebuilt_flushes += result.rebuilt_flushes
@@ -441,9 +454,14 @@ class StreamWorker:
         self._dead_letters.discard()
         if self._windows is not None:
             self._windows.discard()
-        self._drop(set(self._partitions))
+        await self._release(set(self._partitions))
         self.stats.paused = False
         self._backoff.reset()
+
+    async def _release(self, partitions: set[int]) -> None:
+        self._drop(partitions)
+        if partitions:
+            await self.observers.revoked(partitions)
 
     def _drop(self, partitions: set[int]) -> None:
         for p in partitions:

@@ -6,6 +6,11 @@ starts the Faust app and the cycle loop; ``stop()`` stores and commits what the 
 then stops the app (leaving the consumer group, so its partitions move to the other workers).
 The service ends by itself when the Faust app crashes or storage rejects a flush for good
 (:class:`~stream_app.worker.errors.WorkerFatal`): ``wait()`` returns, ``exit_code`` is 1.
+
+With :class:`~stream_app.alerting.settings.AlertingSettings` naming a rules file, the service also
+runs the alert rules (:class:`~stream_app.worker.alerting.WorkerAlerting`): per-partition engines
+fed after each cycle and handed over with the partitions, and the fleet-wide rules on the worker
+that wins the :class:`~stream_app.alerting.kafka_leader.KafkaLeader` election.
 """
 
 from __future__ import annotations
@@ -21,11 +26,17 @@ import faust
 from faust.exceptions import ConsumerNotStarted
 from prometheus_client import CollectorRegistry
 
-from stream_app.storage.client import get_client
+from stream_app.alerting.dispatcher import AlertSink
+from stream_app.alerting.kafka_leader import KafkaLeader
+from stream_app.alerting.metrics import AlertingMetrics
+from stream_app.alerting.settings import AlertingSettings
+from stream_app.core.rules import PipelineStatus
+from stream_app.storage.client import StorageClient, get_client
 from stream_app.storage.migrate import Migrator
 from stream_app.storage.queries import StorageQueries
 from stream_app.storage.settings import StorageSettings
 from stream_app.storage.sink import ClickHouseSink
+from stream_app.worker.alerting import WorkerAlerting
 from stream_app.worker.errors import WorkerFatal
 from stream_app.worker.faust_app import FaustSender, build_app, connect_worker
 from stream_app.worker.http import MetricsServer
@@ -52,11 +63,17 @@ class WorkerService:
         sink: FlushSink | None = None,
         listeners: Sequence[WindowListener] = (),
         registry: CollectorRegistry | None = None,
+        alerting: AlertingSettings | None = None,
+        alert_sinks: Sequence[AlertSink] = (),
     ) -> None:
         self.settings = settings
         self.storage = storage
         self._sink = sink
         self._listeners = list(listeners)
+        self._alerting_settings = alerting
+        self._alert_sinks = list(alert_sinks)
+        self.alerting: WorkerAlerting | None = None
+        self.leader: KafkaLeader | None = None
         self.registry = registry if registry is not None else CollectorRegistry()
         self.app: faust.App | None = None
         self.worker: StreamWorker | None = None
@@ -73,6 +90,7 @@ class WorkerService:
         await asyncio.to_thread(Migrator(client, self.storage).migrate)
         if s.create_topics:
             await create_topics(s)
+        await self._start_alerting(client)  # before anything to stop: an invalid rules file
         app = build_app(s)
         consumer = FaustConsumerControl(app, s.requests_topic, request_timeout_s=10.0)
         sender = FaustSender(app)
@@ -88,6 +106,10 @@ class WorkerService:
             worker.add_listener(listener)
         connect_worker(app, worker)
         self.app, self.worker = app, worker
+        if self.alerting is not None and self.leader is not None:
+            worker.observers.add(self.alerting)
+            worker.add_partition_listener(self.alerting.on_partition_windows)
+            await self.leader.start()
         self.registry.register(WorkerCollector(worker))
         if s.metrics_port:
             self.metrics_server = MetricsServer(
@@ -124,6 +146,43 @@ class WorkerService:
             logger.critical("worker stopping: %s", exc)
             self.exit_code = 1
             self._done.set()
+
+    async def _start_alerting(self, client: StorageClient) -> None:
+        settings = self._alerting_settings
+        if settings is None or settings.rules_file is None:
+            return
+        s = self.settings
+        self.leader = KafkaLeader(
+            s.bootstrap_servers, s.topic_prefix, client_id=f"{s.app_id}-leader"
+        )
+        alerting = WorkerAlerting(
+            settings,
+            s.pipeline,
+            rules_file=settings.rules_file,
+            app_id=s.app_id,
+            storage=client,
+            database=self.storage.database,
+            leader=self.leader,
+            status=self.pipeline_status,
+            metrics=AlertingMetrics(self.registry),  # served on the worker's /metrics
+            sinks=self._alert_sinks,
+        )
+        await alerting.start()  # RulesFileError: the rules file is invalid
+        self.alerting = alerting
+
+    def pipeline_status(self, partition: int | None) -> PipelineStatus:
+        """The pipeline's health for one held partition (None: the most-behind one)."""
+        worker = self.worker
+        if worker is None:
+            return PipelineStatus()
+        sink_ok = not worker.stats.paused
+        held = [partition] if partition is not None else worker.partitions
+        marks = []
+        for p in held:
+            state = worker.partition_state(p)
+            if state is not None and state.aggregator.watermark_ms is not None:
+                marks.append(state.aggregator.watermark_ms)
+        return PipelineStatus(sink_ok=sink_ok, watermark_ms=min(marks) if marks else None)
 
     def _assigned(self) -> set[int]:
         assert self.app is not None
@@ -163,7 +222,11 @@ class WorkerService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
         if self.worker is not None:
-            await self.worker.shutdown()
+            await self.worker.shutdown()  # gives the partitions up: their alert state is saved
+        if self.alerting is not None:
+            await self.alerting.close()
+        if self.leader is not None:
+            await self.leader.stop()
         if self.app is not None:
             await self.app.stop()
         if self.metrics_server is not None:
@@ -172,10 +235,13 @@ class WorkerService:
 
 
 async def run_worker(
-    settings: WorkerSettings, storage: StorageSettings, stop: asyncio.Event
+    settings: WorkerSettings,
+    storage: StorageSettings,
+    stop: asyncio.Event,
+    alerting: AlertingSettings | None = None,
 ) -> int:
     """Run a worker until ``stop`` is set or it fails; returns the process exit code."""
-    service = WorkerService(settings, storage)
+    service = WorkerService(settings, storage, alerting=alerting)
     try:
         await service.start()
         stopped = asyncio.create_task(stop.wait())

@@ -151,7 +151,7 @@ async def test_user_auth_flows_work_on_the_async_path(
         first = await rotator.get(lab.target_url("/needs-token"), auth=RetryOn401Auth())
         second = await rotator.get(lab.target_url("/ok"), auth=("t-user", "t-pw"))
     assert (first.status_code, second.status_code) == (200, 200)
-    assert lab.target.snapshot()[-1].authorization == "Basic dC11c2VyOnQtcHc="
+    assert lab.target.last_hit("/ok").authorization == "Basic dC11c2VyOnQtcHc="
     assert await producer.aflush(timeout_s=5.0)
     events = capture.events()
     assert [(e.outcome, e.status_code, e.attempts) for e in events] == [

@@ -159,7 +159,7 @@ def test_user_keyword_arguments_pass_through(
         auth=("target-user", "target-pw"),
     )
     assert response.status_code == 200
-    hit = lab.target.snapshot()[-1]
+    hit = lab.target.last_hit("/ok")
     assert (hit.request_id, hit.query) == ("kw-1", "q=1")
     assert hit.authorization is not None
     assert hit.authorization.startswith("Basic ")
@@ -224,13 +224,13 @@ def test_callable_auth_url_credentials_and_streamed_body(
     # Credentials in the target URL become Basic auth, as httpx does without an auth= value.
     url_with_credentials = lab.target_url("/ok").replace("http://", "http://t-user:t-pw@")
     assert rotator.get(url_with_credentials).status_code == 200
-    assert lab.target.snapshot()[-1].authorization == "Basic dC11c2VyOnQtcHc="
+    assert lab.target.last_hit("/ok").authorization == "Basic dC11c2VyOnQtcHc="
     streamed = iter([b"ab", b"cd", b"ef"])
     response = rotator.post(
         lab.target_url("/ok"), content=streamed, headers={"Content-Length": "6"}
     )
     assert response.status_code == 200
-    assert lab.target.snapshot()[-1].body_len == 6
+    assert lab.target.last_hit("/ok").body_len == 6
     assert producer.flush(timeout_s=5.0)
     events = capture.events()
     assert [(e.outcome, e.status_code) for e in events] == [(Outcome.SUCCESS, 200)] * 3

@@ -284,6 +284,15 @@ class TargetServer(TcpServer):
         with self._lock:
             return list(self.hits)
 
+    def last_hit(self, path: str) -> TargetHit:
+        """The latest request for ``path``. Not simply the latest request: a slow request an
+        earlier test gave up on is recorded when the server finishes it, possibly later."""
+        with self._lock:
+            for hit in reversed(self.hits):
+                if hit.path == path:
+                    return hit
+        raise AssertionError(f"the target received no request for {path}")
+
     def received_targets(self) -> list[str]:
         with self._lock:
             return list(self.received)

@@ -1,0 +1,352 @@
+"""Alert rules inside the stream workers: one engine per partition, fleet rules on one leader.
+
+Placement (DESIGN.md, alerting): per-scope rules (proxy, pool x region, pool) evaluate as the
+owning worker closes windows; region and fleet rules evaluate once per window from ClickHouse on
+the one worker that holds the leadership (:class:`~stream_app.alerting.kafka_leader.KafkaLeader`).
+
+- **One engine per partition.** A pool lives in one partition (producers key envelopes by pool),
+  and each partition's aggregator closes its windows at its own watermark. So each held partition
+  gets its own :class:`~stream_app.alerting.placement.ScopeRuleRunner`: every window an engine
+  evaluates is complete for the scopes it judges, and a scope missing from it really was silent.
+  After each cycle a partition's engine also evaluates, as empty, the windows its watermark has
+  closed without traffic, so absence rules keep counting for a silent pool.
+- **Hand-over.** The engine state of a partition (pending and firing alerts, absence counts,
+  baselines) is saved in ``alerting_state`` as ``<app_id>-scope-p<N>`` every
+  ``state_save_interval_s``, and when the worker gives the partition up (the worker awaits it
+  before leaving the group). The worker taking the partition over restores it before any of its
+  windows closes, so an alert firing before a rebalance neither fires again nor is forgotten.
+- **Pipeline health.** Each partition engine holds its rules while its own partition is stale or
+  the sink is down; one health engine per worker (the worker's most-behind partition) raises
+  the ``PipelineDegraded`` alert, the partition engines' copies are dropped.
+- Notifications are grouped per engine: breaches in pools of different partitions reach the
+  webhook as one notification per partition (Alertmanager regroups them by its own route).
+
+Errors: :meth:`WorkerAlerting.start` raises :class:`~stream_app.alerting.errors.RulesFileError`
+for an invalid rules file; storage trouble while saving or restoring state is logged and counted
+(``state_failures``), and the partition runs on with fresh state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from schemas.aggregates import WindowAggregate
+from schemas.rules import RuleSet, empty_rule_set
+from stream_app.alerting.dead_letter import JsonlDeadLetter
+from stream_app.alerting.dispatcher import AlertDispatcher, AlertSink
+from stream_app.alerting.engine_state import EngineStateStore
+from stream_app.alerting.errors import AlertingError
+from stream_app.alerting.history import RuleAuditWriter
+from stream_app.alerting.metrics import AlertingMetrics
+from stream_app.alerting.pipeline_alert import WithoutPipelineAlert
+from stream_app.alerting.placement import (
+    LOCAL_LEVELS,
+    ClickHouseWindowReader,
+    FleetRuleRunner,
+    LeaderGate,
+    ScopeRuleRunner,
+    publish_output,
+    wall_ms,
+)
+from stream_app.alerting.rules_watcher import RulesFileWatcher
+from stream_app.alerting.service import build_sinks
+from stream_app.alerting.settings import AlertingSettings
+from stream_app.core.rules import EngineOptions, PipelineStatus, RuleEngine
+from stream_app.core.rules.errors import StateError
+from stream_app.settings import PipelineSettings
+from stream_app.storage.client import StorageClient
+from stream_app.storage.queries import StorageQueries
+from stream_app.worker.cycle import PartitionWindows
+
+__all__ = ["MAX_EMPTY_WINDOWS", "WorkerAlerting"]
+
+logger = logging.getLogger(__name__)
+
+MAX_EMPTY_WINDOWS = 360
+"""At most this many trailing empty windows are evaluated at once (after a long silence)."""
+
+StatusProbe = Callable[[int | None], PipelineStatus]
+"""The pipeline's status for one partition (``None``: the worker's most-behind partition)."""
+
+
+@dataclass
+class _PartitionRules:
+    runner: ScopeRuleRunner
+    last_end_ms: dict[bool, int] = field(default_factory=dict)
+    """Last window end evaluated, per stream (``True``: per-proxy windows)."""
+    dirty: bool = False
+
+
+class WorkerAlerting:
+    """Alert rules, delivery and hot reload for one stream worker (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: AlertingSettings,
+        pipeline: PipelineSettings,
+        *,
+        rules_file: Path,
+        app_id: str,
+        storage: StorageClient,
+        database: str,
+        leader: LeaderGate,
+        status: StatusProbe,
+        metrics: AlertingMetrics | None = None,
+        sinks: Sequence[AlertSink] = (),
+        clock_ms: Callable[[], int] = wall_ms,
+        state_save_interval_s: float = 10.0,
+        status_interval_s: float = 1.0,
+        tick_max_sleep_s: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.rules_file = rules_file
+        self.metrics = metrics or AlertingMetrics()
+        self.app_id = app_id
+        self._pipeline = pipeline
+        self._status = status
+        self._clock_ms = clock_ms
+        self._save_interval_s = state_save_interval_s
+        self._status_interval_s = status_interval_s
+        self._tick_max_sleep_s = tick_max_sleep_s
+        self.rules: RuleSet = empty_rule_set(str(rules_file))
+        self.dispatcher = AlertDispatcher(
+            [*build_sinks(settings, self.metrics, storage=storage, database=database), *sinks],
+            self.metrics,
+            queue_size=settings.queue_size,
+            retry=settings.retry_policy(),
+            dead_letter=JsonlDeadLetter(settings.dead_letter_path),
+        )
+        self._options = EngineOptions(
+            window_s=pipeline.window_s,
+            proxy_window_s=pipeline.proxy_window_s,
+            generator_url=settings.generator_url,
+        )
+        self._scope_options = self._options.model_copy(update={"levels": LOCAL_LEVELS})
+        self._quiet = WithoutPipelineAlert(self.dispatcher)
+        self._store = EngineStateStore(storage, database)
+        self.health_runner = ScopeRuleRunner(
+            RuleEngine(self.rules, self._scope_options), self.dispatcher, clock_ms
+        )
+        self.fleet_runner = FleetRuleRunner(
+            self.rules,
+            self._options,
+            self._quiet,
+            ClickHouseWindowReader(StorageQueries(storage, database)),
+            leader,
+            grace_ms=pipeline.grace_ms,
+            evaluation_delay_ms=settings.fleet_evaluation_delay_ms,
+            state_store=self._store,
+            state_name=f"{app_id}-fleet-rules",
+            clock_ms=clock_ms,
+        )
+        self.watcher = RulesFileWatcher(
+            rules_file,
+            self._put_in_force,
+            self.metrics,
+            audit=RuleAuditWriter(storage, database),
+            poll_interval_s=settings.rules_poll_interval_s,
+        )
+        self.partitions: dict[int, _PartitionRules] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+        self.windows_evaluated = 0
+        """(partition, window end) pairs evaluated, empty ones included."""
+        self.state_failures = 0
+        self.states_restored = 0
+        self.states_saved = 0
+
+    def state_name(self, partition: int) -> str:
+        """The ``alerting_state`` name of one partition's engine."""
+        return f"{self.app_id}-scope-p{partition}"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start delivery, load the rules (RulesFileError when invalid), start the tasks."""
+        if self._started:
+            return
+        await self.dispatcher.start()
+        try:
+            await self.watcher.load_initial()
+        except BaseException:
+            await self.dispatcher.close(drain_timeout_s=0.0)
+            raise
+        self._started = True
+        self.health_runner.start_ticks(self._tick_max_sleep_s)
+        self.fleet_runner.start_ticks(self._tick_max_sleep_s)
+        self.watcher.start()
+        self._tasks = [
+            asyncio.create_task(self._run_fleet_rules(), name="worker-fleet-rules"),
+            asyncio.create_task(self._run_status_reports(), name="worker-pipeline-status"),
+            asyncio.create_task(self._run_state_saves(), name="worker-alert-state"),
+        ]
+        logger.info(
+            "alerting: %d rule(s) from %s, sinks %s",
+            len(self.rules.rules),
+            self.rules_file,
+            ", ".join(self.dispatcher.sink_names) or "none",
+        )
+
+    async def close(self, drain_timeout_s: float = 5.0) -> None:
+        """Stop the tasks, save every partition engine's state, deliver what is queued."""
+        if not self._started:
+            return
+        self._started = False
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self.watcher.stop()
+        await self.partitions_revoked(set(self.partitions))
+        await self.health_runner.stop()
+        await self.fleet_runner.stop()
+        await self.dispatcher.close(drain_timeout_s)
+
+    # -- partition hand-over (a stream_app.worker.observers.PartitionObserver) ----------------
+
+    async def partitions_assigned(self, partitions: set[int]) -> None:
+        """Restore the engines of newly held partitions before any of their windows closes."""
+        for partition in sorted(partitions - set(self.partitions)):
+            self.partitions[partition] = await self._restore(partition)
+
+    async def partitions_revoked(self, partitions: set[int]) -> None:
+        """Save and drop the engines of partitions given up (awaited before they move on)."""
+        for partition in sorted(partitions):
+            rules = self.partitions.pop(partition, None)
+            if rules is None:
+                continue
+            await rules.runner.stop()
+            await self._save(partition, rules)
+
+    async def _restore(self, partition: int) -> _PartitionRules:
+        runner = ScopeRuleRunner(
+            RuleEngine(self.rules, self._scope_options), self._quiet, self._clock_ms
+        )
+        rules = _PartitionRules(runner)
+        try:
+            saved = await asyncio.to_thread(self._store.load, self.state_name(partition))
+            if saved is not None:
+                _, state = saved
+                runner.engine = RuleEngine(self.rules, self._scope_options, state=state)
+                ends = state.get("last_window_end_ms", {})
+                for stream, per_proxy in (("scopes", False), ("proxies", True)):
+                    if isinstance(ends.get(stream), int):
+                        rules.last_end_ms[per_proxy] = ends[stream]
+                self.states_restored += 1
+                logger.info("alerting: engine state of partition %d restored", partition)
+        except (AlertingError, StateError) as exc:
+            self.state_failures += 1
+            logger.warning(
+                "alerting: partition %d starts with fresh rule state: %s", partition, exc
+            )
+        if self._started:
+            runner.start_ticks(self._tick_max_sleep_s)
+        return rules
+
+    async def _save(self, partition: int, rules: _PartitionRules) -> None:
+        end_ms = max(rules.last_end_ms.values(), default=0)
+        try:
+            await asyncio.to_thread(
+                self._store.save, self.state_name(partition), end_ms, rules.runner.engine.snapshot()
+            )
+        except AlertingError as exc:
+            self.state_failures += 1
+            logger.warning("alerting: engine state of partition %d not saved: %s", partition, exc)
+            return
+        rules.dirty = False
+        self.states_saved += 1
+
+    # -- what the worker calls after each cycle -----------------------------------------------
+
+    def on_partition_windows(self, partition: int, closed: PartitionWindows) -> None:
+        """Evaluate what one partition closed, then the windows it closed without traffic."""
+        if not self._started:
+            return
+        rules = self.partitions.get(partition)
+        if rules is None:  # held before alerting started: no saved state was looked up
+            return
+        status = self._status(partition)
+        publish_output(
+            rules.runner.engine.set_pipeline_status(status, now_ms=self._clock_ms()), self._quiet
+        )
+        if closed.windows:
+            rules.runner.listener(closed.windows)
+            rules.dirty = True
+            self.windows_evaluated += len(
+                {(a.scope.proxy_id is None, a.window_end_ms) for a in closed.windows}
+            )
+            for agg in closed.windows:
+                per_proxy = agg.scope.proxy_id is not None
+                last = rules.last_end_ms.get(per_proxy)
+                if last is None or agg.window_end_ms > last:
+                    rules.last_end_ms[per_proxy] = agg.window_end_ms
+        if closed.closed_through_ms is not None:
+            self._evaluate_empty(rules, closed.closed_through_ms)
+
+    def _evaluate_empty(self, rules: _PartitionRules, closed_through_ms: int) -> None:
+        sizes = {False: self._pipeline.window_s * 1000, True: self._pipeline.proxy_window_s * 1000}
+        for per_proxy, window_ms in sizes.items():
+            last = rules.last_end_ms.get(per_proxy)
+            if last is None:
+                continue  # nothing seen yet: no scope to miss
+            through = closed_through_ms - closed_through_ms % window_ms
+            ends = range(last + window_ms, through + 1, window_ms)
+            for end_ms in ends[-MAX_EMPTY_WINDOWS:]:
+                rules.runner.on_windows_closed([], window_end_ms=end_ms, per_proxy=per_proxy)
+                rules.dirty = True
+                self.windows_evaluated += 1
+            if ends:
+                rules.last_end_ms[per_proxy] = ends[-1]
+
+    # -- rules ----------------------------------------------------------------------------------
+
+    def _put_in_force(self, rule_set: RuleSet) -> None:
+        self.rules = rule_set
+        self.health_runner.replace_rules(rule_set)
+        self.fleet_runner.replace_rules(rule_set)
+        for rules in self.partitions.values():
+            rules.runner.replace_rules(rule_set)
+
+    def evaluate_windows(self, partition: int, windows: Sequence[WindowAggregate]) -> None:
+        """Evaluate closed windows of one partition (tests and tools; the worker uses
+        :meth:`on_partition_windows`)."""
+        self.on_partition_windows(partition, PartitionWindows(list(windows), None))
+
+    # -- background tasks ---------------------------------------------------------------------
+
+    async def _run_fleet_rules(self) -> None:
+        runner = self.fleet_runner
+        window_ms = runner.window_s * 1000
+        settle_ms = self._pipeline.grace_ms + self.settings.fleet_evaluation_delay_ms
+        while True:
+            now = self._clock_ms()
+            next_due = runner.due_window_end_ms(now) + window_ms + settle_ms
+            await asyncio.sleep(min(max(0.0, (next_due - now) / 1000.0), runner.window_s))
+            try:
+                await runner.evaluate_due()
+            except Exception:
+                logger.exception("fleet rule evaluation failed")
+
+    async def _run_status_reports(self) -> None:
+        while True:
+            await asyncio.sleep(self._status_interval_s)
+            try:
+                now_ms = self._clock_ms()
+                status = self._status(None)
+                out = self.health_runner.engine.set_pipeline_status(status, now_ms=now_ms)
+                publish_output(out, self.dispatcher)
+                out = self.fleet_runner.engine.set_pipeline_status(status, now_ms=now_ms)
+                publish_output(out, self._quiet)
+            except Exception:
+                logger.exception("reporting the pipeline status to the rule engines failed")
+
+    async def _run_state_saves(self) -> None:
+        while True:
+            await asyncio.sleep(self._save_interval_s)
+            for partition, rules in list(self.partitions.items()):
+                if rules.dirty and self.partitions.get(partition) is rules:
+                    await self._save(partition, rules)

@@ -1,0 +1,50 @@
+"""Partition hand-over hooks: components that keep per-partition state beside the aggregators.
+
+A :class:`PartitionObserver` hears when the worker has taken partitions over (after their open
+windows are restored, before any of their windows closes) and when it gives partitions up
+(after their last windows were stored and announced, before another worker may take them). The
+worker awaits each call, so state saved in ``partitions_revoked`` is in place before the next
+owner's ``partitions_assigned`` runs. Observer errors are logged, never raised: hand-over of
+the records themselves must not depend on them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+__all__ = ["PartitionObserver", "PartitionObservers"]
+
+logger = logging.getLogger(__name__)
+
+
+class PartitionObserver(Protocol):
+    async def partitions_assigned(self, partitions: set[int]) -> None: ...
+
+    async def partitions_revoked(self, partitions: set[int]) -> None: ...
+
+
+class PartitionObservers:
+    """The registered observers, called in registration order."""
+
+    def __init__(self) -> None:
+        self._observers: list[PartitionObserver] = []
+
+    def add(self, observer: PartitionObserver) -> None:
+        self._observers.append(observer)
+
+    async def assigned(self, partitions: set[int]) -> None:
+        for observer in self._observers:
+            try:
+                await observer.partitions_assigned(set(partitions))
+            except Exception:
+                logger.exception(
+                    "%r failed on partitions %s assigned", observer, sorted(partitions)
+                )
+
+    async def revoked(self, partitions: set[int]) -> None:
+        for observer in self._observers:
+            try:
+                await observer.partitions_revoked(set(partitions))
+            except Exception:
+                logger.exception("%r failed on revoked %s", observer, sorted(partitions))
