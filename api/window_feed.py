@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from api.prometheus import WindowAggregateCollector
 from api.settings import ApiSettings
-from stream_app.alerting.placement import totals_to_aggregate
+from stream_app.alerting.window_reader import totals_to_aggregate
 from stream_app.storage.errors import StorageError
 from stream_app.storage.queries import StorageQueries
 

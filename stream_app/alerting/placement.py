@@ -26,18 +26,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from schemas.aggregates import LatencyHistogram, Scope, WindowAggregate
+from schemas.aggregates import WindowAggregate
 from schemas.alerts import AlertEvent
-from schemas.events import Outcome
 from schemas.rules import RuleSet, ScopeLevel
-from stream_app.alerting.errors import AlertingError, SinkUnavailable
+from stream_app.alerting.errors import AlertingError
+from stream_app.alerting.window_reader import (
+    WindowSource,
+)
 from stream_app.core.rules import engine as rule_engine
 from stream_app.core.rules.grouping import Notification
 from stream_app.core.rules.options import EngineOptions
 from stream_app.core.rules.output import EngineOutput
-from stream_app.storage import errors as storage_errors
-from stream_app.storage.queries import StorageQueries
-from stream_app.storage.results import WindowTotals
 
 logger = logging.getLogger(__name__)
 
@@ -159,55 +158,6 @@ class ScopeRuleRunner(_EngineRunner):
             self.on_windows_closed(
                 by_end[(per_proxy, end_ms)], window_end_ms=end_ms, per_proxy=per_proxy
             )
-
-
-def totals_to_aggregate(totals: WindowTotals) -> WindowAggregate:
-    """A stored pool x region window as the :class:`WindowAggregate` the engine evaluates."""
-    requests = totals.requests
-    outcomes = {
-        Outcome(k): v for k, v in totals.outcomes.items() if k in Outcome._value2member_map_
-    }
-    return WindowAggregate(
-        scope=Scope(pool=totals.pool, region=totals.region),
-        window_start_ms=totals.window_start_ms,
-        window_end_ms=totals.window_start_ms + totals.window_s * 1000,
-        window_s=totals.window_s,
-        requests=requests,
-        successes=totals.successes,
-        outcomes=outcomes,
-        status_classes=dict(totals.status_classes),
-        latency=LatencyHistogram(
-            buckets=dict(totals.latency_buckets),
-            count=requests,
-            sum_ms=max(0.0, totals.latency_sum_ms),
-            min_ms=totals.latency_min_ms if requests else None,
-            max_ms=totals.latency_max_ms if requests else None,
-        ),
-        bytes_in=totals.bytes_in,
-        bytes_out=totals.bytes_out,
-        attempts=totals.attempts,
-        distinct_proxies=totals.distinct_proxies,
-        late_events=totals.late_events,
-    )
-
-
-class ClickHouseWindowReader:
-    """Reads one window's pool x region totals (every worker's partial sums, merged)."""
-
-    def __init__(self, queries: StorageQueries) -> None:
-        self._queries = queries
-
-    def read(self, window_end_ms: int, window_s: int) -> list[WindowAggregate]:
-        start_ms = window_end_ms - window_s * 1000
-        try:
-            rows = self._queries.window_totals(start_ms, window_end_ms)
-        except storage_errors.StorageError as exc:
-            raise SinkUnavailable(f"reading window {window_end_ms}: {exc}") from exc
-        return [totals_to_aggregate(t) for t in rows if t.window_s == window_s]
-
-
-class WindowSource(Protocol):
-    def read(self, window_end_ms: int, window_s: int) -> list[WindowAggregate]: ...
 
 
 class StateStore(Protocol):

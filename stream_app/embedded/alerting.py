@@ -54,7 +54,6 @@ from stream_app.alerting.metrics import AlertingMetrics
 from stream_app.alerting.placement import (
     LOCAL_LEVELS,
     AlwaysLeader,
-    ClickHouseWindowReader,
     FleetRuleRunner,
     ScopeRuleRunner,
     publish_output,
@@ -63,6 +62,7 @@ from stream_app.alerting.placement import (
 from stream_app.alerting.rules_watcher import RulesFileWatcher
 from stream_app.alerting.service import build_sinks
 from stream_app.alerting.settings import AlertingSettings
+from stream_app.alerting.window_reader import ClickHouseWindowReader
 from stream_app.core.rules import EngineOptions, RuleEngine
 from stream_app.core.rules.errors import StateError
 from stream_app.embedded.alert_console import ConsoleAlertSink

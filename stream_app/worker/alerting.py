@@ -45,7 +45,6 @@ from stream_app.alerting.metrics import AlertingMetrics
 from stream_app.alerting.pipeline_alert import WithoutPipelineAlert
 from stream_app.alerting.placement import (
     LOCAL_LEVELS,
-    ClickHouseWindowReader,
     FleetRuleRunner,
     LeaderGate,
     ScopeRuleRunner,
@@ -55,6 +54,7 @@ from stream_app.alerting.placement import (
 from stream_app.alerting.rules_watcher import RulesFileWatcher
 from stream_app.alerting.service import build_sinks
 from stream_app.alerting.settings import AlertingSettings
+from stream_app.alerting.window_reader import ClickHouseWindowReader
 from stream_app.core.rules import EngineOptions, PipelineStatus, RuleEngine
 from stream_app.core.rules.errors import StateError
 from stream_app.settings import PipelineSettings
@@ -221,6 +221,14 @@ class WorkerAlerting:
                 continue
             await rules.runner.stop()
             await self._save(partition, rules)
+
+    async def partitions_lost(self, partitions: set[int]) -> None:
+        """Drop the engines of partitions the group moved on without us, unsaved: the next
+        owner continues from the last periodic save."""
+        for partition in sorted(partitions):
+            rules = self.partitions.pop(partition, None)
+            if rules is not None:
+                await rules.runner.stop()
 
     async def _restore(self, partition: int) -> _PartitionRules:
         runner = ScopeRuleRunner(

@@ -4,7 +4,9 @@ A :class:`PartitionObserver` hears when the worker has taken partitions over (af
 windows are restored, before any of their windows closes) and when it gives partitions up
 (after their last windows were stored and announced, before another worker may take them). The
 worker awaits each call, so state saved in ``partitions_revoked`` is in place before the next
-owner's ``partitions_assigned`` runs. Observer errors are logged, never raised: hand-over of
+owner's ``partitions_assigned`` runs. ``partitions_lost``: the group moved on without this
+worker (its commits were fenced); another worker may own the partitions already, so nothing
+may be saved for them. Observer errors are logged, never raised: hand-over of
 the records themselves must not depend on them.
 """
 
@@ -22,6 +24,8 @@ class PartitionObserver(Protocol):
     async def partitions_assigned(self, partitions: set[int]) -> None: ...
 
     async def partitions_revoked(self, partitions: set[int]) -> None: ...
+
+    async def partitions_lost(self, partitions: set[int]) -> None: ...
 
 
 class PartitionObservers:
@@ -48,3 +52,10 @@ class PartitionObservers:
                 await observer.partitions_revoked(set(partitions))
             except Exception:
                 logger.exception("%r failed on revoked %s", observer, sorted(partitions))
+
+    async def lost(self, partitions: set[int]) -> None:
+        for observer in self._observers:
+            try:
+                await observer.partitions_lost(set(partitions))
+            except Exception:
+                logger.exception("%r failed on lost %s", observer, sorted(partitions))

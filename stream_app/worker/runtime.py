@@ -25,19 +25,19 @@ If a step fails retriably the same cycle is retried later (same flush, same toke
 counted) with exponential backoff, and fetching is paused: the worker neither drops records nor
 buffers without bound. Completed steps are not repeated.
 
-Rebalance: :meth:`on_revoked` stores and commits everything held (within ``revoke_timeout_s``;
-what does not make it is read again by the next owner) and drops all partition state;
-:meth:`on_rebalance_complete` takes the new assignment over (:mod:`stream_app.worker.takeover`)
-before Faust resumes fetching.
+Rebalance (:mod:`stream_app.worker.handover`): ``on_revoked`` stores and commits everything
+held (within ``revoke_timeout_s``; what does not make it is read again by the next owner) and
+drops all partition state; ``on_rebalance_complete`` takes the new assignment over
+(:mod:`stream_app.worker.takeover`) before Faust resumes fetching. Components keeping state per
+partition beside the aggregators register on :attr:`StreamWorker.observers`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from operator import attrgetter
 
 from schemas.wire import encode_event
@@ -58,6 +58,7 @@ from stream_app.worker.errors import (
     WorkerError,
     WorkerFatal,
 )
+from stream_app.worker.handover import PartitionHandover
 from stream_app.worker.idle import IdleClock
 from stream_app.worker.ingest import ingest_record
 from stream_app.worker.kafka_consumer import ConsumerControl
@@ -69,7 +70,7 @@ from stream_app.worker.rebuild import FlushRebuilder, RangeSource, late_reason
 from stream_app.worker.records import dead_letter_record
 from stream_app.worker.settings import WorkerSettings
 from stream_app.worker.stats import WorkerStats
-from stream_app.worker.takeover import StoredState, take_over
+from stream_app.worker.takeover import StoredState
 
 __all__ = ["FlushSink", "StreamWorker", "WindowListener", "wall_clock_ms"]
 
@@ -86,7 +87,7 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class StreamWorker:
+class StreamWorker(PartitionHandover):
     """Windows per partition, flushes to storage, commits after (see the module docstring)."""
 
     def __init__(
@@ -260,7 +261,7 @@ class StreamWorker:
             except (StorageError, WorkerError) as exc:
                 if isinstance(exc, SinkRejected | WorkerFatal):
                     raise WorkerFatal(f"cannot store flush: {exc}") from exc
-                self._on_unavailable(exc)
+                await self._on_unavailable(exc)
                 return False
             self._cycle = None
             await self._on_available()
@@ -313,7 +314,7 @@ class StreamWorker:
     async def _complete(self, cycle: Cycle) -> None:
         await self._store.complete(cycle, self._partitions)
 
-    def _on_unavailable(self, exc: Exception) -> None:
+    async def _on_unavailable(self, exc: Exception) -> None:
         if isinstance(exc, PartitionsLost):
             # The group moved on without us: stop at once (every write needs a successful
             # intent commit, so nothing more is written); the rebalance that follows drops
@@ -322,7 +323,7 @@ class StreamWorker:
                 "the group rebalanced under this worker, dropping its partitions: %s", exc
             )
             self._cycle = None
-            self._drop(set(self._partitions))
+            await self._lose(set(self._partitions))
             return
         if isinstance(exc, PublishUnavailable):
             self.stats.publish_failures += 1
@@ -350,122 +351,3 @@ class StreamWorker:
             self.stats.paused = False
             self._consumer.resume(self._partitions)
             logger.warning("storage and Kafka available again: consumption resumed")
-
-    # -- rebalance and shutdown ---------------------------------------------------------------
-
-    async def on_revoked(self) -> None:
-        """Store and commit what is held (bounded), then drop every partition's state."""
-        await self._cancel_takeover()
-        async with self._lock:
-            await self._give_up(self.settings.revoke_timeout_s)
-
-    async def on_rebalance_complete(self, assigned: Iterable[int]) -> None:
-        """Take over ``assigned`` (retrying while Kafka or storage is unavailable); returns
-        when the partitions are ready or a newer rebalance cancelled the takeover."""
-        await self._cancel_takeover()
-        if self._stopping:
-            return
-        self._takeover = asyncio.create_task(self._take_over_until_done(set(assigned)))
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._takeover
-
-    async def shutdown(self) -> None:
-        """Final store and commit; afterwards every record is left for the next owner."""
-        self._stopping = True
-        await self._cancel_takeover()
-        async with self._lock:
-            await self._give_up(self.settings.revoke_timeout_s)
-
-    async def _cancel_takeover(self) -> None:
-        task, self._takeover = self._takeover, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _take_over_until_done(self, assigned: set[int]) -> None:
-        backoff = Backoff(self._backoff.initial_s, self._backoff.max_s)
-        while True:
-            try:
-                async with self._lock:
-                    await self._release(set(self._partitions) - assigned)
-                    new = assigned - set(self._partitions)
-                    result = await take_over(
-                        new,
-                        source=self.source,
-                        config=self.config,
-                        consumer=self._consumer,
-                        storage=self._storage,
-                        rebuilder=self.rebuilder,
-                        now_ms=self._clock(),
-                        restore_horizon_ms=self.settings.restore_horizon_s * 1000,
-                        dedup_batches=self.settings.dedup_batches,
-                    )
-                    await self._dead_letters.deliver(_PUBLISH_TIMEOUT_S)
-                    self._partitions.update(result.states)
-                    await self.observers.assigned(set(result.states))
-                    self.stats.takeovers += 1
-                    self.stats.restored_windows += result.restored_windows
-                    self.stats.rebuilt_flushes += result.rebuilt_flushes
-                logger.info(
-                    "took over partitions %s of %s (%d open windows restored, %d interrupted "
-                    "flushes rewritten)",
-                    sorted(new),
-                    self.source,
-                    result.restored_windows,
-                    result.rebuilt_flushes,
-                )
-                return
-            except PartitionsLost as exc:
-                logger.info("takeover interrupted by a rebalance: %s", exc)
-                return
-            except (StorageError, WorkerError) as exc:
-                if isinstance(exc, WorkerFatal) or not exc.retriable:
-                    raise
-                delay_s = backoff.next()
-                logger.warning(
-                    "cannot take partitions over yet (retry in %.1f s): %s", delay_s, exc
-                )
-                await asyncio.sleep(delay_s)
-
-    async def _give_up(self, timeout_s: float) -> None:
-        if self._partitions or self._cycle is not None:
-            try:
-                async with asyncio.timeout(timeout_s):
-                    if self._cycle is None:
-                        now_ms = self._clock()
-                        clocks = {
-                            p: self._idle.clock(state, now_ms)
-                            for p, state in self._partitions.items()
-                        }
-                        self._cycle = self._take(now_ms, clocks)
-                    await self._complete(self._cycle)
-                self._cycle = None
-            except (TimeoutError, StorageError, WorkerError) as exc:
-                self.stats.abandoned_flushes += 1
-                logger.warning(
-                    "giving partitions %s up without storing their last records (the next owner "
-                    "reads them again): %r",
-                    sorted(self._partitions),
-                    exc,
-                )
-                await self._store.write_finished()  # never let go while a write may land
-        self._cycle = None
-        self._dead_letters.discard()
-        if self._windows is not None:
-            self._windows.discard()
-        await self._release(set(self._partitions))
-        self.stats.paused = False
-        self._backoff.reset()
-
-    async def _release(self, partitions: set[int]) -> None:
-        self._drop(partitions)
-        if partitions:
-            await self.observers.revoked(partitions)
-
-    def _drop(self, partitions: set[int]) -> None:
-        for p in partitions:
-            self._partitions.pop(p, None)
-            self.lag.pop(p, None)
-        if not self._partitions:
-            self._record_times = []

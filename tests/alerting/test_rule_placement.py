@@ -20,11 +20,11 @@ from stream_app.alerting.engine_state import EngineStateStore
 from stream_app.alerting.placement import (
     LOCAL_LEVELS,
     AlwaysLeader,
-    ClickHouseWindowReader,
     FleetRuleRunner,
     ScopeRuleRunner,
     wall_ms,
 )
+from stream_app.alerting.window_reader import ClickHouseWindowReader
 from stream_app.core.accumulator import Accumulator
 from stream_app.core.contributions import Contribution, Flush, ScopeKey, SourceRange
 from stream_app.core.rules.engine import RuleEngine
