@@ -18,8 +18,10 @@ the one worker that holds the leadership (:class:`~stream_app.alerting.kafka_lea
 - **Pipeline health.** Each partition engine holds its rules while its own partition is stale or
   the sink is down; one health engine per worker (the worker's most-behind partition) raises
   the ``PipelineDegraded`` alert, the partition engines' copies are dropped.
-- Notifications are grouped per engine: breaches in pools of different partitions reach the
-  webhook as one notification per partition (Alertmanager regroups them by its own route).
+- **Grouping across partitions.** The partition engines' own notifications are dropped; their
+  alert events feed one worker-wide :class:`~stream_app.core.rules.grouping.Grouper`, so
+  simultaneous breaches in pools of different partitions become one notification per group and
+  worker (Alertmanager regroups across workers by its own route).
 
 Errors: :meth:`WorkerAlerting.start` raises :class:`~stream_app.alerting.errors.RulesFileError`
 for an invalid rules file; storage trouble while saving or restoring state is logged and counted
@@ -35,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from schemas.aggregates import WindowAggregate
+from schemas.alerts import AlertEvent
 from schemas.rules import RuleSet, empty_rule_set
 from stream_app.alerting.dead_letter import JsonlDeadLetter
 from stream_app.alerting.dispatcher import AlertDispatcher, AlertSink
@@ -55,8 +58,9 @@ from stream_app.alerting.rules_watcher import RulesFileWatcher
 from stream_app.alerting.service import build_sinks
 from stream_app.alerting.settings import AlertingSettings
 from stream_app.alerting.window_reader import ClickHouseWindowReader
-from stream_app.core.rules import EngineOptions, PipelineStatus, RuleEngine
+from stream_app.core.rules import PIPELINE_RULE_ID, EngineOptions, PipelineStatus, RuleEngine
 from stream_app.core.rules.errors import StateError
+from stream_app.core.rules.grouping import Grouper, Notification
 from stream_app.settings import PipelineSettings
 from stream_app.storage.client import StorageClient
 from stream_app.storage.queries import StorageQueries
@@ -71,6 +75,26 @@ MAX_EMPTY_WINDOWS = 360
 
 StatusProbe = Callable[[int | None], PipelineStatus]
 """The pipeline's status for one partition (``None``: the worker's most-behind partition)."""
+
+
+class _WorkerGrouped:
+    """The partition engines' publisher: events are delivered (but the pipeline alert) and
+    regrouped worker-wide; the engines' own per-partition notifications are dropped."""
+
+    def __init__(
+        self, publisher: WithoutPipelineAlert, grouper: Grouper, clock_ms: Callable[[], int]
+    ) -> None:
+        self._publisher = publisher
+        self._grouper = grouper
+        self._clock_ms = clock_ms
+
+    def publish(self, event: AlertEvent) -> None:
+        self._publisher.publish(event)
+        if event.labels.get("rule_id") != PIPELINE_RULE_ID:
+            self._grouper.add(event, self._clock_ms())
+
+    def publish_notification(self, notification: Notification) -> None:
+        return None
 
 
 @dataclass
@@ -127,6 +151,8 @@ class WorkerAlerting:
         )
         self._scope_options = self._options.model_copy(update={"levels": LOCAL_LEVELS})
         self._quiet = WithoutPipelineAlert(self.dispatcher)
+        self.grouper = Grouper(self.rules.grouping)
+        self._grouped = _WorkerGrouped(self._quiet, self.grouper, clock_ms)
         self._store = EngineStateStore(storage, database)
         self.health_runner = ScopeRuleRunner(
             RuleEngine(self.rules, self._scope_options), self.dispatcher, clock_ms
@@ -183,6 +209,7 @@ class WorkerAlerting:
             asyncio.create_task(self._run_fleet_rules(), name="worker-fleet-rules"),
             asyncio.create_task(self._run_status_reports(), name="worker-pipeline-status"),
             asyncio.create_task(self._run_state_saves(), name="worker-alert-state"),
+            asyncio.create_task(self._run_notifications(), name="worker-alert-groups"),
         ]
         logger.info(
             "alerting: %d rule(s) from %s, sinks %s",
@@ -232,7 +259,7 @@ class WorkerAlerting:
 
     async def _restore(self, partition: int) -> _PartitionRules:
         runner = ScopeRuleRunner(
-            RuleEngine(self.rules, self._scope_options), self._quiet, self._clock_ms
+            RuleEngine(self.rules, self._scope_options), self._grouped, self._clock_ms
         )
         rules = _PartitionRules(runner)
         try:
@@ -279,7 +306,7 @@ class WorkerAlerting:
             return
         status = self._status(partition)
         publish_output(
-            rules.runner.engine.set_pipeline_status(status, now_ms=self._clock_ms()), self._quiet
+            rules.runner.engine.set_pipeline_status(status, now_ms=self._clock_ms()), self._grouped
         )
         if closed.windows:
             rules.runner.listener(closed.windows)
@@ -314,6 +341,7 @@ class WorkerAlerting:
 
     def _put_in_force(self, rule_set: RuleSet) -> None:
         self.rules = rule_set
+        self.grouper.configure(rule_set.grouping)
         self.health_runner.replace_rules(rule_set)
         self.fleet_runner.replace_rules(rule_set)
         for rules in self.partitions.values():
@@ -351,6 +379,23 @@ class WorkerAlerting:
                 publish_output(out, self._quiet)
             except Exception:
                 logger.exception("reporting the pipeline status to the rule engines failed")
+
+    async def _run_notifications(self) -> None:
+        while True:
+            now = self._clock_ms()
+            deadline = self.grouper.next_deadline_ms()
+            wait_s = self._tick_max_sleep_s
+            if deadline is not None:
+                wait_s = min(wait_s, max(0.0, (deadline - now) / 1000.0))
+            await asyncio.sleep(wait_s)
+            self.flush_notifications()
+
+    def flush_notifications(self) -> int:
+        """Deliver the worker-wide groups that are due; returns how many."""
+        due = self.grouper.due(self._clock_ms())
+        for notification in due:
+            self.dispatcher.publish_notification(notification)
+        return len(due)
 
     async def _run_state_saves(self) -> None:
         while True:
