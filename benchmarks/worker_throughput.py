@@ -42,6 +42,7 @@ from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped, unused-ign
 from schemas.wire import WireBatch, WireEvent, encode_batch  # noqa: E402
 from stream_app.simulator import FleetSimulator, load_scenario  # noqa: E402
 from stream_app.storage.settings import StorageSettings  # noqa: E402
+from stream_app.worker.gc_tuning import tune_gc  # noqa: E402
 from stream_app.worker.service import WorkerService  # noqa: E402
 from stream_app.worker.settings import WorkerSettings  # noqa: E402
 from stream_app.worker.topics import create_topics  # noqa: E402
@@ -309,7 +310,15 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--skip-drain", action="store_true")
     parser.add_argument("--skip-live", action="store_true")
+    parser.add_argument(
+        "--gc-threshold0",
+        type=int,
+        default=None,
+        help="tune the garbage collector as `proxywhirl-metrics worker` does (0: Python default)",
+    )
     args = parser.parse_args()
+    if args.gc_threshold0 is not None:
+        tune_gc(args.gc_threshold0)
     import logging
 
     logging.basicConfig(level=logging.WARNING)

@@ -89,6 +89,10 @@ class KafkaLeader:
             enable_auto_commit=False,
             session_timeout_ms=self._session_timeout_ms,
             heartbeat_interval_ms=self._heartbeat_interval_ms,
+            # How long the broker waits for members to rejoin in a rebalance (default: the
+            # 5-minute poll interval). Members rejoin at once, and a stop() that falls into a
+            # rebalance waits for it to finish: keep it short.
+            rebalance_timeout_ms=self._session_timeout_ms,
         )
         consumer.subscribe([self.topic], listener=_Listener(self))
         try:

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from schemas.aggregates import WindowAggregate
@@ -37,6 +37,7 @@ from stream_app.core.rules import engine as rule_engine
 from stream_app.core.rules.grouping import Notification
 from stream_app.core.rules.options import EngineOptions
 from stream_app.core.rules.output import EngineOutput
+from stream_app.core.rules.pipeline import PipelineStatus
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,12 @@ class _EngineRunner:
         )
         self._wake.set()
 
+    def set_pipeline_status(self, status: PipelineStatus) -> None:
+        """Hand the pipeline's health to the engine (publishing what changes)."""
+        publish_output(
+            self.engine.set_pipeline_status(status, now_ms=self._clock_ms()), self._publisher
+        )
+
     def tick(self) -> None:
         """Wall-clock housekeeping of the engine (silences ending, pipeline health ...)."""
         publish_output(self.engine.tick(self._clock_ms()), self._publisher)
@@ -160,6 +167,11 @@ class ScopeRuleRunner(_EngineRunner):
             )
 
 
+Completeness = Callable[[], Awaitable[int | None]]
+"""How far every source partition's windows are stored (ms; None: no partition known yet).
+Raises :class:`~.errors.AlertingError` when it cannot be known right now."""
+
+
 class StateStore(Protocol):
     def save(self, name: str, window_end_ms: int, state: dict[str, Any]) -> None: ...
 
@@ -173,6 +185,12 @@ class FleetRuleRunner(_EngineRunner):
     the engine snapshot after each evaluated window and, whenever it becomes leader, restores the
     latest snapshot first: a failover does not re-fire alerts the previous leader had fired, nor
     evaluate a window twice (two processes never both publish a window's alerts).
+
+    With ``completeness`` (how far every partition's windows are stored, e.g. the workers'
+    committed watermarks) a settled window is evaluated only once it is complete everywhere, so
+    a partition changing hands or lagging cannot make a fleet window look better or worse than
+    it was; after ``max_incomplete_wait_ms`` past settling it is evaluated anyway (counted in
+    ``incomplete_windows``), and the pipeline-health status then holds the rate rules.
     """
 
     def __init__(
@@ -189,8 +207,13 @@ class FleetRuleRunner(_EngineRunner):
         state_store: StateStore | None = None,
         state_name: str = "fleet-rules",
         clock_ms: Callable[[], int] = wall_ms,
+        completeness: Completeness | None = None,
+        max_incomplete_wait_ms: int = 30_000,
     ) -> None:
         self._options = options.model_copy(update={"levels": FLEET_LEVELS})
+        self._completeness = completeness
+        self._max_incomplete_wait_ms = max_incomplete_wait_ms
+        self.incomplete_windows = 0
         super().__init__(rule_engine.RuleEngine(rules, self._options), publisher, clock_ms)
         self._rules = rules
         self._source = source
@@ -245,6 +268,19 @@ class FleetRuleRunner(_EngineRunner):
             self._was_leader = True
         now = self._clock_ms()
         due = self.due_window_end_ms(now)
+        complete_through = due
+        if self._completeness is not None:
+            try:
+                closed_ms = await self._completeness()
+            except AlertingError as exc:
+                self.read_failures += 1
+                if self.read_failures == 1 or self.read_failures % 20 == 0:
+                    logger.warning("fleet rules: completeness unknown, waiting: %s", exc)
+                return 0
+            if closed_ms is not None:
+                complete_through = min(due, closed_ms - closed_ms % self._window_ms)
+                overdue = self.due_window_end_ms(now - self._max_incomplete_wait_ms)
+                due = max(complete_through, min(due, overdue))
         first = due - (self._max_catch_up - 1) * self._window_ms
         if self.last_window_end_ms is not None:
             first = max(first, self.last_window_end_ms + self._window_ms)
@@ -259,6 +295,8 @@ class FleetRuleRunner(_EngineRunner):
                 break
             if not self._leader.is_leader():
                 break  # lost leadership while reading: the new leader takes this window
+            if end_ms > complete_through:
+                self.incomplete_windows += 1
             out = self.engine.evaluate_window(aggregates, window_end_ms=end_ms, now_ms=now)
             published += publish_output(out, self._publisher)
             self.last_window_end_ms = end_ms

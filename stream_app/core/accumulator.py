@@ -9,6 +9,8 @@ up to the same totals in any order, which is what makes idempotent partial write
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import cast
 
 from schemas.aggregates import LatencyHistogram, Scope, WindowAggregate
 from schemas.events import Outcome
@@ -19,6 +21,12 @@ _SUCCESS = Outcome.SUCCESS
 _INF = math.inf
 _NEG_INF = -math.inf
 _STATUS_CLASSES = {100: "1xx", 200: "2xx", 300: "3xx", 400: "4xx", 500: "5xx"}
+
+OUTCOME_NAMES: dict[str, str] = {outcome: str(outcome.value) for outcome in Outcome}
+"""Outcome -> its plain string, the key of the ``outcomes`` maps. Plain ``str`` keys (equal to
+the enum members) keep those maps out of the garbage collector's tracking, like the other maps."""
+
+_NO_PROXIES = cast(set[str], frozenset())
 
 
 def status_class(status_code: int | None) -> str:
@@ -68,8 +76,9 @@ class Accumulator:
         outcome = ev.outcome
         if outcome is _SUCCESS:
             self.successes += 1
+        name = OUTCOME_NAMES[outcome]
         outcomes = self.outcomes
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        outcomes[name] = outcomes.get(name, 0) + 1
         sc = status_class(ev.status_code)
         classes = self.status_classes
         classes[sc] = classes.get(sc, 0) + 1
@@ -170,3 +179,86 @@ class Accumulator:
             distinct_proxies=len(self.proxies),
             late_events=self.late_events,
         )
+
+
+def new_delta() -> Accumulator:
+    """An empty accumulator for a pending delta of the hot loop.
+
+    Its proxy set is a shared empty frozenset until the aggregator hands the delta on (the pool
+    x region delta takes the proxy ids from the keys of the pending map; a proxy's delta gets
+    its own one-id set when it is materialised), so the garbage collector tracks one object less
+    per delta while events are counted. A mutation by mistake fails loudly; ``merge`` and ``|=``
+    replace the frozenset rather than change it.
+    """
+    acc = Accumulator.__new__(Accumulator)
+    acc.requests = 0
+    acc.successes = 0
+    acc.outcomes = {}
+    acc.status_classes = {}
+    acc.latency_buckets = {}
+    acc.latency_sum_ms = 0.0
+    acc.latency_min_ms = _INF
+    acc.latency_max_ms = _NEG_INF
+    acc.bytes_in = 0
+    acc.bytes_out = 0
+    acc.attempts = 0
+    acc.proxies = _NO_PROXIES
+    acc.late_events = 0
+    return acc
+
+
+def merged_parts(parts: Iterable[Accumulator]) -> Accumulator:
+    """A new accumulator holding the merge of ``parts``, except their proxy sets.
+
+    The same counts and sums as copying the first part and merging the others into it in order
+    (the latency sum is added in that order), in one loop with local totals: this runs once per
+    (window, pool, region) and flush over every proxy's delta.
+    """
+    acc = Accumulator()
+    outcomes = acc.outcomes
+    classes = acc.status_classes
+    buckets = acc.latency_buckets
+    get_outcome = outcomes.get
+    get_class = classes.get
+    get_bucket = buckets.get
+    requests = successes = bytes_in = bytes_out = attempts = late_events = 0
+    latency_sum_ms = 0.0
+    latency_min_ms = _INF
+    latency_max_ms = _NEG_INF
+    for part in parts:
+        requests += part.requests
+        successes += part.successes
+        if outcomes:
+            for name, count in part.outcomes.items():
+                outcomes[name] = get_outcome(name, 0) + count
+        else:
+            outcomes.update(part.outcomes)
+        if classes:
+            for name, count in part.status_classes.items():
+                classes[name] = get_class(name, 0) + count
+        else:
+            classes.update(part.status_classes)
+        if buckets:
+            for key, count in part.latency_buckets.items():
+                buckets[key] = get_bucket(key, 0) + count
+        else:
+            buckets.update(part.latency_buckets)
+        latency_sum_ms += part.latency_sum_ms
+        if part.latency_min_ms < latency_min_ms:
+            latency_min_ms = part.latency_min_ms
+        if part.latency_max_ms > latency_max_ms:
+            latency_max_ms = part.latency_max_ms
+        bytes_in += part.bytes_in
+        bytes_out += part.bytes_out
+        attempts += part.attempts
+        late_events += part.late_events
+    acc.requests = requests
+    acc.successes = successes
+    acc.latency_sum_ms = latency_sum_ms
+    acc.latency_min_ms = latency_min_ms
+    acc.latency_max_ms = latency_max_ms
+    acc.bytes_in = bytes_in
+    acc.bytes_out = bytes_out
+    acc.attempts = attempts
+    acc.late_events = late_events
+    return acc

@@ -49,7 +49,7 @@ from typing import Any
 
 from schemas.aggregates import Scope, WindowAggregate
 from schemas.wire import WireEvent
-from stream_app.core.accumulator import Accumulator
+from stream_app.core.accumulator import Accumulator, merged_parts, new_delta
 from stream_app.core.config import AggregatorConfig
 from stream_app.core.contributions import Contribution, Flush, ScopeKey, SourceRange
 from stream_app.core.ingest import PendingDeltas, accumulate_record
@@ -113,7 +113,7 @@ class WindowAggregator:
         self._pending_events = 0
         # Folded deltas not yet handed over by flush().
         self._unflushed_scopes: dict[tuple[int, str, str], Accumulator] = {}
-        self._unflushed_proxies: dict[tuple[int, str, str, str], Accumulator] = {}
+        self._unflushed_proxies: dict[tuple[int, str, str], dict[str, Accumulator]] = {}
         self._ranges: dict[tuple[str, int], list[int]] = {}
         self._events_accepted = 0
         self._late_events = 0
@@ -182,7 +182,7 @@ class WindowAggregator:
             by_proxy = self._pending[(current, ev.pool, ev.region)] = {}
         carrier = by_proxy.get(None)
         if carrier is None:
-            carrier = by_proxy[None] = Accumulator()
+            carrier = by_proxy[None] = new_delta()
         carrier.late_events += 1
         self._late.offer(
             LateEvent(
@@ -202,7 +202,8 @@ class WindowAggregator:
 
         The pool x region delta is the merge of its proxies' deltas (merging a few bucket maps is
         far cheaper than counting every event twice); a proxy's delta is also its delta for its
-        proxy window.
+        proxy window. This runs once per flush for every proxy that had traffic, so it works on
+        the window maps directly (no per-proxy method calls, tuple keys or proxy-set unions).
         """
         pending = self._pending
         if not pending:
@@ -211,40 +212,50 @@ class WindowAggregator:
         self._pending_events = 0
         proxy_window_ms = self._proxy_window_ms
         proxies = self._proxies
+        scopes = self._scopes
+        unflushed_scopes = self._unflushed_scopes
         unflushed_proxies = self._unflushed_proxies
-        deltas: dict[tuple[int, str, str], Accumulator] = {}
+        overflow = 0
         for key, by_proxy in pending.items():
             window_start, pool, region = key
-            proxy_window_start = window_start - window_start % proxy_window_ms
-            delta: Accumulator | None = None
-            for proxy_id, part in by_proxy.items():
-                if proxy_id is not None:
-                    if proxies.merge(proxy_window_start, (pool, region, proxy_id), part):
-                        proxy_key = (proxy_window_start, pool, region, proxy_id)
-                        kept = unflushed_proxies.get(proxy_key)
-                        if kept is None:
-                            unflushed_proxies[proxy_key] = part
-                        else:
-                            kept.merge(part)
+            if len(by_proxy) > 1 or None not in by_proxy:
+                proxy_window_start = window_start - window_start % proxy_window_ms
+                proxy_window = proxies.window(proxy_window_start)
+                unflushed_key = (proxy_window_start, pool, region)
+                unflushed = unflushed_proxies.get(unflushed_key)
+                if unflushed is None:
+                    unflushed = unflushed_proxies[unflushed_key] = {}
+                for proxy_id, part in by_proxy.items():
+                    if proxy_id is None:
+                        continue
+                    part.proxies = {proxy_id}  # the hot loop left it the shared empty set
+                    proxy_key = (pool, region, proxy_id)
+                    open_acc = proxy_window.get(proxy_key)
+                    if open_acc is not None:
+                        open_acc.merge(part)
+                    elif not proxies.insert(proxy_window, proxy_key, part.copy()):
+                        overflow += part.requests
+                        continue
+                    kept = unflushed.get(proxy_id)
+                    if kept is None:
+                        unflushed[proxy_id] = part
                     else:
-                        self._proxy_overflow += part.requests
-                if delta is None:
-                    delta = part.copy()
-                else:
-                    delta.merge(part)
-            if delta is None:  # pragma: no cover - pending lists are never empty
-                continue
-            deltas[key] = delta
-        scopes = self._scopes
-        unflushed = self._unflushed_scopes
-        for key, delta in deltas.items():
-            window_start, pool, region = key
-            scopes.merge(window_start, (pool, region), delta)
-            kept = unflushed.get(key)
+                        kept.merge(part)
+            delta = merged_parts(by_proxy.values())
+            delta.proxies.update(filter(None, by_proxy))
+            scope_key = (pool, region)
+            window = scopes.window(window_start)
+            open_acc = window.get(scope_key)
+            if open_acc is None:
+                scopes.insert(window, scope_key, delta.copy())
+            else:
+                open_acc.merge(delta)
+            kept = unflushed_scopes.get(key)
             if kept is None:
-                unflushed[key] = delta
+                unflushed_scopes[key] = delta
             else:
                 kept.merge(delta)
+        self._proxy_overflow += overflow
 
     # -- output ------------------------------------------------------------------------------
 
@@ -252,15 +263,17 @@ class WindowAggregator:
         """Hand over every delta since the last flush and the offset ranges they cover."""
         self._materialize()
         window_s = self.spec.window_s
-        proxy_window_s = self.proxy_spec.window_s
+        proxy_s = self.proxy_spec.window_s
+        new = tuple.__new__  # skips the named tuples' Python-level __new__: one per row
         flush = Flush(
             scopes=[
-                Contribution(ScopeKey(pool, region), window_start, window_s, acc)
-                for (window_start, pool, region), acc in self._unflushed_scopes.items()
+                new(Contribution, (new(ScopeKey, (pool, region, None)), start, window_s, acc))
+                for (start, pool, region), acc in self._unflushed_scopes.items()
             ],
             proxies=[
-                Contribution(ScopeKey(pool, region, proxy_id), window_start, proxy_window_s, acc)
-                for (window_start, pool, region, proxy_id), acc in self._unflushed_proxies.items()
+                new(Contribution, (new(ScopeKey, (pool, region, proxy)), start, proxy_s, acc))
+                for (start, pool, region), by_proxy in self._unflushed_proxies.items()
+                for proxy, acc in by_proxy.items()
             ],
             ranges=[
                 SourceRange(source, partition, span[0], span[1])

@@ -10,13 +10,17 @@ dedup token derives from the offset ranges, which the runtime commits only after
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from stream_app.core.accumulator import Accumulator
 
 
-@dataclass(frozen=True, slots=True)
-class ScopeKey:
-    """A pool in a region, optionally narrowed to one proxy."""
+class ScopeKey(NamedTuple):
+    """A pool in a region, optionally narrowed to one proxy.
+
+    A named tuple rather than a dataclass: a flush builds one per touched proxy, and a frozen
+    dataclass costs several times more to construct.
+    """
 
     pool: str
     region: str
@@ -33,9 +37,8 @@ class SourceRange:
     last_offset: int
 
 
-@dataclass(frozen=True, slots=True)
-class Contribution:
-    """What one flush adds to one scope's window."""
+class Contribution(NamedTuple):
+    """What one flush adds to one scope's window (a named tuple, for the same reason)."""
 
     scope: ScopeKey
     window_start_ms: int

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from schemas.events import Outcome
 from schemas.latency_buckets import GAMMA, MAX_KEY, MIN_LATENCY_MS
 from schemas.wire import WireEvent
-from stream_app.core.accumulator import Accumulator, status_class
+from stream_app.core.accumulator import OUTCOME_NAMES, Accumulator, new_delta, status_class
 
 __all__ = ["PendingDeltas", "accumulate_record"]
 
@@ -54,6 +54,7 @@ def accumulate_record(
     ceil = math.ceil
     log_gamma = _LOG_GAMMA
     class_of = _CLASS_OF
+    name_of = OUTCOME_NAMES
     success = _SUCCESS
     low = high = 0
     closed = False
@@ -85,19 +86,18 @@ def accumulate_record(
         proxy_id = ev.proxy_id
         acc = by_proxy.get(proxy_id)
         if acc is None:
-            acc = by_proxy[proxy_id] = Accumulator()
-            if proxy_id is not None:
-                acc.proxies.add(proxy_id)
+            acc = by_proxy[proxy_id] = new_delta()
         # Accumulator.add, inlined.
         acc.requests += 1
         outcome = ev.outcome
         if outcome is success:
             acc.successes += 1
+        name = name_of[outcome]
         counts = acc.outcomes
-        counts[outcome] = counts.get(outcome, 0) + 1
-        name = class_of[ev.status_code]
+        counts[name] = counts.get(name, 0) + 1
+        sc = class_of[ev.status_code]
         classes = acc.status_classes
-        classes[name] = classes.get(name, 0) + 1
+        classes[sc] = classes.get(sc, 0) + 1
         latency_ms = ev.latency_ms
         if latency_ms <= MIN_LATENCY_MS:
             bucket = 0

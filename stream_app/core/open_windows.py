@@ -62,6 +62,24 @@ class OpenWindows(Generic[K]):
         self._count += 1
         return True
 
+    def window(self, window_start_ms: int) -> dict[K, Accumulator]:
+        """The entries of one window by key (created empty on first use); read it, and add
+        entries only through :meth:`insert`."""
+        window = self._by_start.get(window_start_ms)
+        if window is None:
+            window = self._by_start[window_start_ms] = {}
+        return window
+
+    def insert(self, window: dict[K, Accumulator], key: K, acc: Accumulator) -> bool:
+        """Keep ``acc`` (not copied) as the new entry ``key`` of ``window`` (from :meth:`window`,
+        without an entry for ``key``). Returns False, changing nothing, when the window is full.
+        """
+        if self._max_keys is not None and len(window) >= self._max_keys:
+            return False
+        window[key] = acc
+        self._count += 1
+        return True
+
     def earliest_start(self, key: K) -> int | None:
         """Start of the oldest open window that has an entry for ``key``."""
         for start in sorted(self._by_start):

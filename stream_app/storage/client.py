@@ -11,6 +11,7 @@ storage errors of :mod:`stream_app.storage.errors`, retriable or poison.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import struct
 import threading
@@ -97,6 +98,11 @@ class StorageClient:
         self._client = client
         self.dsn = dsn  # without its password (see get_client): safe to log
         self.embedded = dsn.startswith("chdb:")
+        # The embedded engine's connection is not safe for concurrent use: the sink, the alert
+        # history, the rule state and the readers call it from several threads, one at a time.
+        self._serial: contextlib.AbstractContextManager[Any] = (
+            threading.RLock() if self.embedded else contextlib.nullcontext()
+        )
 
     def knows_setting(self, name: str) -> bool:
         """True when the server lists ``name`` in system.settings (settings differ by version)."""
@@ -110,11 +116,12 @@ class StorageClient:
     ) -> Any:
         """Run a statement (DDL, ALTER, SYSTEM); returns the server's short answer."""
         try:
-            return self._client.command(
-                sql,
-                parameters=dict(parameters) if parameters else None,
-                settings=dict(settings) if settings else None,
-            )
+            with self._serial:
+                return self._client.command(
+                    sql,
+                    parameters=dict(parameters) if parameters else None,
+                    settings=dict(settings) if settings else None,
+                )
         except Exception as exc:
             raise translate_error(exc, "command") from exc
 
@@ -126,11 +133,12 @@ class StorageClient:
     ) -> list[tuple[Any, ...]]:
         """Run a query with server-side parameters; returns its rows as tuples."""
         try:
-            result = self._client.query(
-                sql,
-                parameters=dict(parameters) if parameters else None,
-                settings=dict(settings) if settings else None,
-            )
+            with self._serial:
+                result = self._client.query(
+                    sql,
+                    parameters=dict(parameters) if parameters else None,
+                    settings=dict(settings) if settings else None,
+                )
             return [tuple(row) for row in result.result_rows]
         except Exception as exc:
             raise translate_error(exc, "query") from exc
@@ -144,13 +152,14 @@ class StorageClient:
     ) -> int:
         """Insert column-oriented data in one statement; returns the rows written."""
         try:
-            summary = self._client.insert(
-                table,
-                columns,
-                column_names=list(column_names),
-                column_oriented=True,
-                settings=dict(settings) if settings else None,
-            )
+            with self._serial:
+                summary = self._client.insert(
+                    table,
+                    columns,
+                    column_names=list(column_names),
+                    column_oriented=True,
+                    settings=dict(settings) if settings else None,
+                )
         except Exception as exc:
             raise translate_error(exc, f"insert into {table}") from exc
         return int(summary.written_rows)

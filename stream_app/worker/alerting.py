@@ -15,6 +15,10 @@ the one worker that holds the leadership (:class:`~stream_app.alerting.kafka_lea
   ``state_save_interval_s``, and when the worker gives the partition up (the worker awaits it
   before leaving the group). The worker taking the partition over restores it before any of its
   windows closes, so an alert firing before a rebalance neither fires again nor is forgotten.
+- **Complete fleet windows.** Fleet rules evaluate a window once every partition's committed
+  watermark has passed it (``completeness``, from
+  :class:`~stream_app.worker.group_watermarks.GroupWatermarks`), so a hand-over or a lagging
+  partition cannot flip a fleet alert.
 - **Pipeline health.** Each partition engine holds its rules while its own partition is stale or
   the sink is down; one health engine per worker (the worker's most-behind partition) raises
   the ``PipelineDegraded`` alert, the partition engines' copies are dropped.
@@ -31,13 +35,12 @@ for an invalid rules file; storage trouble while saving or restoring state is lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from schemas.aggregates import WindowAggregate
-from schemas.alerts import AlertEvent
 from schemas.rules import RuleSet, empty_rule_set
 from stream_app.alerting.dead_letter import JsonlDeadLetter
 from stream_app.alerting.dispatcher import AlertDispatcher, AlertSink
@@ -48,6 +51,7 @@ from stream_app.alerting.metrics import AlertingMetrics
 from stream_app.alerting.pipeline_alert import WithoutPipelineAlert
 from stream_app.alerting.placement import (
     LOCAL_LEVELS,
+    Completeness,
     FleetRuleRunner,
     LeaderGate,
     ScopeRuleRunner,
@@ -58,51 +62,21 @@ from stream_app.alerting.rules_watcher import RulesFileWatcher
 from stream_app.alerting.service import build_sinks
 from stream_app.alerting.settings import AlertingSettings
 from stream_app.alerting.window_reader import ClickHouseWindowReader
-from stream_app.core.rules import PIPELINE_RULE_ID, EngineOptions, PipelineStatus, RuleEngine
+from stream_app.core.rules import EngineOptions, PipelineStatus, RuleEngine
 from stream_app.core.rules.errors import StateError
-from stream_app.core.rules.grouping import Grouper, Notification
+from stream_app.core.rules.grouping import Grouper
 from stream_app.settings import PipelineSettings
 from stream_app.storage.client import StorageClient
 from stream_app.storage.queries import StorageQueries
+from stream_app.worker.alert_partition import GroupedPublisher, PartitionRules
 from stream_app.worker.cycle import PartitionWindows
 
-__all__ = ["MAX_EMPTY_WINDOWS", "WorkerAlerting"]
+__all__ = ["StatusProbe", "WorkerAlerting"]
 
 logger = logging.getLogger(__name__)
 
-MAX_EMPTY_WINDOWS = 360
-"""At most this many trailing empty windows are evaluated at once (after a long silence)."""
-
 StatusProbe = Callable[[int | None], PipelineStatus]
 """The pipeline's status for one partition (``None``: the worker's most-behind partition)."""
-
-
-class _WorkerGrouped:
-    """The partition engines' publisher: events are delivered (but the pipeline alert) and
-    regrouped worker-wide; the engines' own per-partition notifications are dropped."""
-
-    def __init__(
-        self, publisher: WithoutPipelineAlert, grouper: Grouper, clock_ms: Callable[[], int]
-    ) -> None:
-        self._publisher = publisher
-        self._grouper = grouper
-        self._clock_ms = clock_ms
-
-    def publish(self, event: AlertEvent) -> None:
-        self._publisher.publish(event)
-        if event.labels.get("rule_id") != PIPELINE_RULE_ID:
-            self._grouper.add(event, self._clock_ms())
-
-    def publish_notification(self, notification: Notification) -> None:
-        return None
-
-
-@dataclass
-class _PartitionRules:
-    runner: ScopeRuleRunner
-    last_end_ms: dict[bool, int] = field(default_factory=dict)
-    """Last window end evaluated, per stream (``True``: per-proxy windows)."""
-    dirty: bool = False
 
 
 class WorkerAlerting:
@@ -121,6 +95,7 @@ class WorkerAlerting:
         status: StatusProbe,
         metrics: AlertingMetrics | None = None,
         sinks: Sequence[AlertSink] = (),
+        completeness: Completeness | None = None,
         clock_ms: Callable[[], int] = wall_ms,
         state_save_interval_s: float = 10.0,
         status_interval_s: float = 1.0,
@@ -152,7 +127,7 @@ class WorkerAlerting:
         self._scope_options = self._options.model_copy(update={"levels": LOCAL_LEVELS})
         self._quiet = WithoutPipelineAlert(self.dispatcher)
         self.grouper = Grouper(self.rules.grouping)
-        self._grouped = _WorkerGrouped(self._quiet, self.grouper, clock_ms)
+        self._save_now = asyncio.Event()
         self._store = EngineStateStore(storage, database)
         self.health_runner = ScopeRuleRunner(
             RuleEngine(self.rules, self._scope_options), self.dispatcher, clock_ms
@@ -168,6 +143,7 @@ class WorkerAlerting:
             state_store=self._store,
             state_name=f"{app_id}-fleet-rules",
             clock_ms=clock_ms,
+            completeness=completeness,
         )
         self.watcher = RulesFileWatcher(
             rules_file,
@@ -176,7 +152,7 @@ class WorkerAlerting:
             audit=RuleAuditWriter(storage, database),
             poll_interval_s=settings.rules_poll_interval_s,
         )
-        self.partitions: dict[int, _PartitionRules] = {}
+        self.partitions: dict[int, PartitionRules] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
         self.windows_evaluated = 0
@@ -257,32 +233,42 @@ class WorkerAlerting:
             if rules is not None:
                 await rules.runner.stop()
 
-    async def _restore(self, partition: int) -> _PartitionRules:
-        runner = ScopeRuleRunner(
-            RuleEngine(self.rules, self._scope_options), self._grouped, self._clock_ms
-        )
-        rules = _PartitionRules(runner)
+    async def _restore(self, partition: int) -> PartitionRules:
+        state: dict[str, Any] | None = None
         try:
             saved = await asyncio.to_thread(self._store.load, self.state_name(partition))
             if saved is not None:
-                _, state = saved
-                runner.engine = RuleEngine(self.rules, self._scope_options, state=state)
-                ends = state.get("last_window_end_ms", {})
-                for stream, per_proxy in (("scopes", False), ("proxies", True)):
-                    if isinstance(ends.get(stream), int):
-                        rules.last_end_ms[per_proxy] = ends[stream]
-                self.states_restored += 1
-                logger.info("alerting: engine state of partition %d restored", partition)
+                state = saved[1]
+                engine = RuleEngine(self.rules, self._scope_options, state=state)
         except (AlertingError, StateError) as exc:
             self.state_failures += 1
+            state = None
             logger.warning(
                 "alerting: partition %d starts with fresh rule state: %s", partition, exc
             )
+        if state is None:
+            engine = RuleEngine(self.rules, self._scope_options)
+        window_ms = {
+            False: self._pipeline.window_s * 1000,
+            True: self._pipeline.proxy_window_s * 1000,
+        }
+        rules: PartitionRules  # bound below; the callback runs only once evaluation starts
+
+        def changed() -> None:
+            rules.urgent = rules.dirty = True
+            self._save_now.set()
+
+        publisher = GroupedPublisher(self._quiet, self.grouper, self._clock_ms, changed)
+        rules = PartitionRules(ScopeRuleRunner(engine, publisher, self._clock_ms), window_ms)
+        if state is not None:
+            rules.resume_from(state)
+            self.states_restored += 1
+            logger.info("alerting: engine state of partition %d restored", partition)
         if self._started:
-            runner.start_ticks(self._tick_max_sleep_s)
+            rules.runner.start_ticks(self._tick_max_sleep_s)
         return rules
 
-    async def _save(self, partition: int, rules: _PartitionRules) -> None:
+    async def _save(self, partition: int, rules: PartitionRules) -> None:
         end_ms = max(rules.last_end_ms.values(), default=0)
         try:
             await asyncio.to_thread(
@@ -304,38 +290,8 @@ class WorkerAlerting:
         rules = self.partitions.get(partition)
         if rules is None:  # held before alerting started: no saved state was looked up
             return
-        status = self._status(partition)
-        publish_output(
-            rules.runner.engine.set_pipeline_status(status, now_ms=self._clock_ms()), self._grouped
-        )
-        if closed.windows:
-            rules.runner.listener(closed.windows)
-            rules.dirty = True
-            self.windows_evaluated += len(
-                {(a.scope.proxy_id is None, a.window_end_ms) for a in closed.windows}
-            )
-            for agg in closed.windows:
-                per_proxy = agg.scope.proxy_id is not None
-                last = rules.last_end_ms.get(per_proxy)
-                if last is None or agg.window_end_ms > last:
-                    rules.last_end_ms[per_proxy] = agg.window_end_ms
-        if closed.closed_through_ms is not None:
-            self._evaluate_empty(rules, closed.closed_through_ms)
-
-    def _evaluate_empty(self, rules: _PartitionRules, closed_through_ms: int) -> None:
-        sizes = {False: self._pipeline.window_s * 1000, True: self._pipeline.proxy_window_s * 1000}
-        for per_proxy, window_ms in sizes.items():
-            last = rules.last_end_ms.get(per_proxy)
-            if last is None:
-                continue  # nothing seen yet: no scope to miss
-            through = closed_through_ms - closed_through_ms % window_ms
-            ends = range(last + window_ms, through + 1, window_ms)
-            for end_ms in ends[-MAX_EMPTY_WINDOWS:]:
-                rules.runner.on_windows_closed([], window_end_ms=end_ms, per_proxy=per_proxy)
-                rules.dirty = True
-                self.windows_evaluated += 1
-            if ends:
-                rules.last_end_ms[per_proxy] = ends[-1]
+        rules.runner.set_pipeline_status(self._status(partition))
+        self.windows_evaluated += rules.evaluate(closed)
 
     # -- rules ----------------------------------------------------------------------------------
 
@@ -346,11 +302,6 @@ class WorkerAlerting:
         self.fleet_runner.replace_rules(rule_set)
         for rules in self.partitions.values():
             rules.runner.replace_rules(rule_set)
-
-    def evaluate_windows(self, partition: int, windows: Sequence[WindowAggregate]) -> None:
-        """Evaluate closed windows of one partition (tests and tools; the worker uses
-        :meth:`on_partition_windows`)."""
-        self.on_partition_windows(partition, PartitionWindows(list(windows), None))
 
     # -- background tasks ---------------------------------------------------------------------
 
@@ -398,8 +349,19 @@ class WorkerAlerting:
         return len(due)
 
     async def _run_state_saves(self) -> None:
+        """Save partitions whose alerts changed state at once, the others every interval."""
+        loop = asyncio.get_running_loop()
+        next_periodic = loop.time() + self._save_interval_s
         while True:
-            await asyncio.sleep(self._save_interval_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, next_periodic - loop.time())):
+                    await self._save_now.wait()
+            self._save_now.clear()
+            periodic = loop.time() >= next_periodic
+            if periodic:
+                next_periodic = loop.time() + self._save_interval_s
             for partition, rules in list(self.partitions.items()):
-                if rules.dirty and self.partitions.get(partition) is rules:
+                due = rules.urgent or (periodic and rules.dirty)
+                if due and self.partitions.get(partition) is rules:
+                    rules.urgent = False
                     await self._save(partition, rules)

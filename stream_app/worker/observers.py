@@ -12,12 +12,29 @@ the records themselves must not depend on them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Protocol
 
 __all__ = ["PartitionObserver", "PartitionObservers"]
 
 logger = logging.getLogger(__name__)
+
+_CALL_TIMEOUT_S = 30.0
+"""An observer that takes longer is abandoned: partitions must change hands regardless."""
+
+
+async def _call(observer: object, what: str, call: Awaitable[None], partitions: set[int]) -> None:
+    try:
+        async with asyncio.timeout(_CALL_TIMEOUT_S):
+            await call
+    except TimeoutError:
+        logger.warning(
+            "%r took over %.0f s on %s %s", observer, _CALL_TIMEOUT_S, what, sorted(partitions)
+        )
+    except Exception:
+        logger.exception("%r failed on %s %s", observer, what, sorted(partitions))
 
 
 class PartitionObserver(Protocol):
@@ -48,14 +65,10 @@ class PartitionObservers:
 
     async def revoked(self, partitions: set[int]) -> None:
         for observer in self._observers:
-            try:
-                await observer.partitions_revoked(set(partitions))
-            except Exception:
-                logger.exception("%r failed on revoked %s", observer, sorted(partitions))
+            await _call(
+                observer, "revoked", observer.partitions_revoked(set(partitions)), partitions
+            )
 
     async def lost(self, partitions: set[int]) -> None:
         for observer in self._observers:
-            try:
-                await observer.partitions_lost(set(partitions))
-            except Exception:
-                logger.exception("%r failed on lost %s", observer, sorted(partitions))
+            await _call(observer, "lost", observer.partitions_lost(set(partitions)), partitions)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 from schemas.wire import encode_event
 from stream_app.core.aggregator import WindowAggregator
@@ -31,14 +31,17 @@ from stream_app.worker.ingest import RecentBatches, ingest_record
 from stream_app.worker.kafka_ranges import RangeRecord
 from stream_app.worker.partitions import RangeIntent
 
-__all__ = ["DeadLetterFn", "FlushRebuilder", "late_reason"]
+__all__ = ["DeadLetterFn", "DeadLetterKind", "FlushRebuilder", "late_reason"]
 
 logger = logging.getLogger(__name__)
 
 _NEVER_IDLE_MS = 10**12
 
-DeadLetterFn = Callable[[int, int, bytes | None, bytes, str, int], None]
-"""(partition, offset, key, payload, reason, now_ms): queue one dead letter."""
+DeadLetterKind = Literal["decode", "empty", "late"]
+"""Why a record (or one of its events) is a dead letter: the worker counts each kind."""
+
+DeadLetterFn = Callable[[int, int, bytes | None, bytes, str, int, DeadLetterKind], None]
+"""(partition, offset, key, payload, reason, now_ms, kind): queue one dead letter."""
 
 
 class RangeSource(Protocol):
@@ -111,6 +114,7 @@ class FlushRebuilder:
                         record.value or b"",
                         got.reason,
                         now_ms,
+                        "empty" if record.value is None else "decode",
                     )
             flush = aggregator.flush()
             for late in aggregator.drain_late():
@@ -121,6 +125,7 @@ class FlushRebuilder:
                     encode_event(late.event),
                     late_reason(late),
                     now_ms,
+                    "late",
                 )
             merged.scopes.extend(flush.scopes)
             merged.proxies.extend(flush.proxies)

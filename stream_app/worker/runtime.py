@@ -66,7 +66,7 @@ from stream_app.worker.kafka_ranges import RangeReader
 from stream_app.worker.observers import PartitionObservers
 from stream_app.worker.partitions import PartitionState
 from stream_app.worker.publisher import TopicPublisher
-from stream_app.worker.rebuild import FlushRebuilder, RangeSource, late_reason
+from stream_app.worker.rebuild import DeadLetterKind, FlushRebuilder, RangeSource, late_reason
 from stream_app.worker.records import dead_letter_record
 from stream_app.worker.settings import WorkerSettings
 from stream_app.worker.stats import WorkerStats
@@ -215,9 +215,8 @@ class StreamWorker(PartitionHandover):
         elif got.repeated:
             self.stats.repeated_batches += 1
         elif got.reason is not None:
-            if value is not None:
-                self.stats.decode_errors += 1
-            self._dead_letter(partition, offset, key, value or b"", got.reason, wall_ms)
+            kind: DeadLetterKind = "empty" if value is None else "decode"
+            self._dead_letter(partition, offset, key, value or b"", got.reason, wall_ms, kind)
 
     def _dead_letter(
         self,
@@ -227,8 +226,14 @@ class StreamWorker(PartitionHandover):
         payload: bytes,
         reason: str,
         now_ms: int,
+        kind: DeadLetterKind,
     ) -> None:
+        """Queue one dead letter and count it by kind (also those a flush rebuild finds)."""
         self.stats.dead_letters += 1
+        if kind == "decode":
+            self.stats.decode_errors += 1
+        elif kind == "late":
+            self.stats.late_events += 1
         record_key, value, headers = dead_letter_record(
             source=self.source,
             partition=partition,
@@ -302,11 +307,11 @@ class StreamWorker(PartitionHandover):
                 encode_event(late.event),
                 late_reason(late),
                 now_ms,
+                "late",
             )
 
         times, self._record_times = self._record_times, []
         cycle = take_cycle(self._partitions.values(), clocks, times, on_late)
-        self.stats.late_events += cycle.late
         self.stats.windows_closed += len(cycle.scopes)
         self.stats.proxy_windows_closed += len(cycle.proxies)
         return cycle

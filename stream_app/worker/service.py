@@ -10,7 +10,7 @@ The service ends by itself when the Faust app crashes or storage rejects a flush
 With :class:`~stream_app.alerting.settings.AlertingSettings` naming a rules file, the service also
 runs the alert rules (:class:`~stream_app.worker.alerting.WorkerAlerting`): per-partition engines
 fed after each cycle and handed over with the partitions, and the fleet-wide rules on the worker
-that wins the :class:`~stream_app.alerting.kafka_leader.KafkaLeader` election.
+holding partition 0 of the requests topic (:class:`PartitionLeader`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import faust
@@ -27,7 +27,6 @@ from faust.exceptions import ConsumerNotStarted
 from prometheus_client import CollectorRegistry
 
 from stream_app.alerting.dispatcher import AlertSink
-from stream_app.alerting.kafka_leader import KafkaLeader
 from stream_app.alerting.metrics import AlertingMetrics
 from stream_app.alerting.settings import AlertingSettings
 from stream_app.core.rules import PipelineStatus
@@ -39,6 +38,8 @@ from stream_app.storage.sink import ClickHouseSink
 from stream_app.worker.alerting import WorkerAlerting
 from stream_app.worker.errors import WorkerFatal
 from stream_app.worker.faust_app import FaustSender, build_app, connect_worker
+from stream_app.worker.gc_tuning import tune_gc
+from stream_app.worker.group_watermarks import GroupWatermarks
 from stream_app.worker.http import MetricsServer
 from stream_app.worker.kafka_consumer import FaustConsumerControl
 from stream_app.worker.metrics import WorkerCollector
@@ -50,6 +51,25 @@ from stream_app.worker.topics import create_topics
 __all__ = ["WorkerService", "run_worker"]
 
 logger = logging.getLogger(__name__)
+
+_STOP_STEP_S = 20.0
+
+
+class PartitionLeader:
+    """The worker holding partition 0 of the requests topic evaluates the fleet-wide rules.
+
+    The consumer group's assignment already gives every partition to exactly one worker and
+    moves it on a rebalance (revoked before it is assigned elsewhere), so leadership needs no
+    election of its own; it moves with partition 0, and the new leader restores the fleet
+    rules' saved state first. A worker fenced out of the group drops its partitions at its
+    next commit (within one flush interval).
+    """
+
+    def __init__(self) -> None:
+        self.worker: StreamWorker | None = None
+
+    def is_leader(self) -> bool:
+        return self.worker is not None and 0 in self.worker.partitions
 
 
 class WorkerService:
@@ -73,7 +93,8 @@ class WorkerService:
         self._alerting_settings = alerting
         self._alert_sinks = list(alert_sinks)
         self.alerting: WorkerAlerting | None = None
-        self.leader: KafkaLeader | None = None
+        self.leader: PartitionLeader | None = None
+        self.group_watermarks: GroupWatermarks | None = None
         self.registry = registry if registry is not None else CollectorRegistry()
         self.app: faust.App | None = None
         self.worker: StreamWorker | None = None
@@ -107,9 +128,9 @@ class WorkerService:
         connect_worker(app, worker)
         self.app, self.worker = app, worker
         if self.alerting is not None and self.leader is not None:
+            self.leader.worker = worker
             worker.observers.add(self.alerting)
             worker.add_partition_listener(self.alerting.on_partition_windows)
-            await self.leader.start()
         self.registry.register(WorkerCollector(worker))
         if s.metrics_port:
             self.metrics_server = MetricsServer(
@@ -152,9 +173,14 @@ class WorkerService:
         if settings is None or settings.rules_file is None:
             return
         s = self.settings
-        self.leader = KafkaLeader(
-            s.bootstrap_servers, s.topic_prefix, client_id=f"{s.app_id}-leader"
+        self.group_watermarks = GroupWatermarks(
+            s.bootstrap_servers,
+            s.app_id,
+            s.requests_topic,
+            client_id=f"{s.client_id}-watermarks",
+            timeout_s=s.broker_request_timeout_s,
         )
+        self.leader = PartitionLeader()
         alerting = WorkerAlerting(
             settings,
             s.pipeline,
@@ -164,6 +190,7 @@ class WorkerService:
             database=self.storage.database,
             leader=self.leader,
             status=self.pipeline_status,
+            completeness=self.group_watermarks.closed_through_ms,
             metrics=AlertingMetrics(self.registry),  # served on the worker's /metrics
             sinks=self._alert_sinks,
         )
@@ -224,14 +251,26 @@ class WorkerService:
         if self.worker is not None:
             await self.worker.shutdown()  # gives the partitions up: their alert state is saved
         if self.alerting is not None:
-            await self.alerting.close()
-        if self.leader is not None:
-            await self.leader.stop()
+            await _bounded("alerting", self.alerting.close(), _STOP_STEP_S)
+        if self.group_watermarks is not None:
+            await _bounded("watermark reader", self.group_watermarks.close(), _STOP_STEP_S)
         if self.app is not None:
-            await self.app.stop()
+            await _bounded("Faust app", self.app.stop(), _STOP_STEP_S)
         if self.metrics_server is not None:
             await asyncio.to_thread(self.metrics_server.stop)
         self._done.set()
+
+
+async def _bounded(what: str, step: Awaitable[None], timeout_s: float) -> None:
+    """One step of stop(), bounded: a step that hangs must not keep the worker from stopping."""
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(timeout_s):
+            await step
+    except TimeoutError:
+        logger.warning("stopping the %s took over %.0f s, went on without it", what, timeout_s)
+    else:
+        logger.debug("stopped the %s in %.2f s", what, time.monotonic() - started)
 
 
 async def run_worker(
@@ -241,6 +280,7 @@ async def run_worker(
     alerting: AlertingSettings | None = None,
 ) -> int:
     """Run a worker until ``stop`` is set or it fails; returns the process exit code."""
+    tune_gc(settings.gc_threshold0)
     service = WorkerService(settings, storage, alerting=alerting)
     try:
         await service.start()

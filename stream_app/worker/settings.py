@@ -120,6 +120,11 @@ class WorkerSettings(BaseSettings):
     metrics_port: Annotated[int, Field(ge=0, le=65_535)] = Field(
         default=DEFAULT_METRICS_PORT, description="Port of /metrics and /health (0: off)"
     )
+    gc_threshold0: Annotated[int, Field(ge=0, le=10_000_000)] = Field(
+        default=50_000,
+        description="Generation-0 threshold of the worker process's garbage collector, set "
+        "after freezing start-up objects (0: Python's default)",
+    )
     restore_horizon_s: Annotated[int, Field(ge=0, le=7 * 86_400)] = Field(
         default=900,
         description="Open windows restored from storage when a partition has no saved watermark",

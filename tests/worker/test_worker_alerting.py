@@ -121,7 +121,12 @@ async def test_two_workers_alert_once_and_hand_the_alert_over(
     seen: list[dict[str, Any]] = []
 
     async def alerts_seen(predicate: Any) -> bool:
-        seen[:] = _alerts(await read_topic(kafka_bootstrap, alerts_topic, idle_ms=300))
+        try:  # a read that stalls is retried: the wait's own deadline decides
+            async with asyncio.timeout(15):
+                records = await read_topic(kafka_bootstrap, alerts_topic, idle_ms=300)
+        except TimeoutError:
+            return False
+        seen[:] = _alerts(records)
         return bool(predicate(seen))
 
     def named(name: str, status: str | None = None) -> Any:
@@ -154,10 +159,13 @@ async def test_two_workers_alert_once_and_hand_the_alert_over(
         assert other.alerting is not None
         restored_before = other.alerting.states_restored
         await owner.stop()  # its partitions, and the firing alert, move to the other worker
+        # The takeover ends with the alert engines restored (a cycle cannot run before).
         await wait_until(
-            lambda: _true(other.worker is not None and len(other.worker.partitions) == PARTITIONS),
+            lambda: _true(
+                other.alerting is not None and len(other.alerting.partitions) == PARTITIONS
+            ),
             timeout_s=90,
-            what="the remaining worker holding every partition",
+            what="the remaining worker holding every partition's alert engine",
         )
         assert other.alerting.states_restored > restored_before
         # Still failing for several more windows, now evaluated by the new owner.
@@ -194,10 +202,12 @@ async def test_two_workers_alert_once_and_hand_the_alert_over(
     assert set(scoped) == {("ScopeErrorsHigh", FAILING, r) for r in REGIONS}
     for key, events in scoped.items():
         starts = {a["starts_at"] for a in events if a["status"] == "firing"}
-        assert len(starts) == 1, f"{key} fired more than once: {events}"
+        story = [(a["status"], a["starts_at"], a["window_end_ms"], a["value"]) for a in events]
+        assert len(starts) == 1, f"{key} fired more than once: {story}"
         assert [a["status"] for a in events][-1] == "resolved", key
     fleet = per_scope[("FleetErrorsHigh", "", "")]
-    assert len({a["starts_at"] for a in fleet if a["status"] == "firing"}) == 1, fleet
+    story = [(a["status"], a["starts_at"], a["window_end_ms"], a["value"]) for a in fleet]
+    assert len({a["starts_at"] for a in fleet if a["status"] == "firing"}) == 1, story
     assert traffic.sent > 0
 
 

@@ -95,8 +95,15 @@ async def test_flush_half_stored_by_a_failed_insert_is_rebuilt_by_the_next_owner
     finally:
         await second.stop()
     got = await asyncio.to_thread(stored, queries, origin - 60_000, origin + 60_000)
+    assert first.worker is not None
     assert second.worker is not None
-    late = second.worker.stats.late_events
-    assert differences(truth(events), got) == [], f"late events: {late}"
+    # Every event is on time only if each partition receives its pools' envelopes in about
+    # event-time order (within grace_ms); the rebuild's late events count in the second worker.
+    late = (
+        f"late events: first worker {first.worker.stats.late_events}, second worker (its "
+        f"rebuild included) {second.worker.stats.late_events}"
+    )
+    assert differences(truth(events), got) == [], late
     proxies = await asyncio.to_thread(queries.proxy_totals, origin - 60_000, origin + 60_000)
-    assert sum(t.requests for t in proxies) == sum(ev.proxy_id is not None for ev in events)
+    with_proxy = sum(ev.proxy_id is not None for ev in events)
+    assert sum(t.requests for t in proxies) == with_proxy, late

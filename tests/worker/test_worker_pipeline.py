@@ -32,7 +32,7 @@ from worker_kit import (
     worker_settings,
 )
 
-from schemas.wire import encode_event
+from schemas.wire import WireEvent, encode_event
 from stream_app.simulator import FleetSimulator
 from stream_app.storage.client import get_client
 from stream_app.storage.queries import StorageQueries
@@ -88,19 +88,21 @@ async def test_records_in_exact_totals_dead_letters_windows_and_metrics_out(
             await asyncio.to_thread(producer.close, 10.0)
         assert emitted == len(envelope_events)
 
-        # Third-party records: single events (keyed by pool) and poison.
-        singles = envelope_events[-40:]
-        singles = [
-            ev.__class__(**{**_as_dict(ev), "event_id": f"single-{i}"})
-            for i, ev in enumerate(singles)
-        ]
+        # Third-party records: single events (keyed by pool) and poison. Each single is stamped
+        # when it is sent, as a live producer would: an event time from before the envelopes'
+        # end would be judged late (by design) whenever the wall-clock gap since the envelopes
+        # exceeded idle timeout + grace, which a loaded machine's producer start-up can take.
+        singles: list[WireEvent] = []
         raw = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
         await raw.start()
         poison: dict[tuple[int, int], str] = {}
         try:
-            for ev in singles:
+            for i, ev in enumerate(envelope_events[-40:]):
+                fields = {"event_id": f"single-{i}", "ts_ms": time.time_ns() // 1_000_000}
+                single = ev.__class__(**{**_as_dict(ev), **fields})
+                singles.append(single)
                 await raw.send_and_wait(
-                    settings.requests_topic, encode_event(ev), key=ev.pool.encode()
+                    settings.requests_topic, encode_event(single), key=single.pool.encode()
                 )
             for value, why in (
                 (b"{not json", "malformed JSON"),
