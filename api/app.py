@@ -1,33 +1,42 @@
-"""The API application: Prometheus ``/metrics`` of the latest windows, liveness and readiness.
+"""The API application, assembled in one place.
 
-``create_app`` builds a FastAPI app around open
-:class:`~stream_app.storage.queries.StorageQueries`:
+``create_app`` builds the FastAPI app around open
+:class:`~stream_app.storage.queries.StorageQueries` and mounts one router per area
+(:mod:`api.routes`) plus any the hosting process adds (``routers=``: ``serve`` adds ingest):
 
-========== =========================================================================
-``/metrics``  the window gauges of :mod:`api.prometheus` (what the rules exported by
-              ``alerts export-prometheus`` read) and the API's own feed metrics
-``/healthz``  the process answers (liveness)
-``/readyz``   storage answered the last read; 503 with the reason otherwise
-========== =========================================================================
+=================== =======================================================================
+``/api/v1/...``     REST v1 (:mod:`api.routes.query`, :mod:`api.routes.alerts`,
+                    :mod:`api.routes.rules`); read role, rule writes admin
+``/metrics``        the window gauges of :mod:`api.prometheus` and the API's own counters
+``/healthz``        the process answers (liveness; open)
+``/readyz``         storage answered the last read; 503 naming the failing dependency (open)
+``/docs``           the OpenAPI document (``/openapi.json``) and its UI; read role
+=================== =======================================================================
 
-Errors are problem+json (:mod:`api.problems`). The window feed runs in the app's lifespan.
+Auth is one dependency (:func:`api.auth.require_role`) over the app's
+:class:`~api.auth.Authenticator`. Errors are problem+json (:mod:`api.problems`). The window feed
+runs in the app's lifespan.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from api.problems import PROBLEM_JSON, install_problem_handlers
+from api.auth import AuthCounters, Authenticator, Role, require_role
+from api.problems import install_problem_handlers
 from api.prometheus import WindowAggregateCollector
+from api.routes import health
 from api.settings import ApiSettings
 from api.window_feed import FeedStatus, WindowFeed
 from stream_app.storage.queries import StorageQueries
@@ -35,9 +44,10 @@ from stream_app.storage.queries import StorageQueries
 __all__ = ["create_app"]
 
 
-class _FeedCollector(Collector):
-    def __init__(self, status: FeedStatus) -> None:
+class _ApiCollector(Collector):
+    def __init__(self, status: FeedStatus, auth: AuthCounters) -> None:
         self._status = status
+        self._auth = auth
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
@@ -61,21 +71,36 @@ class _FeedCollector(Collector):
                 "When the stored windows were last read successfully",
                 value=s.last_success_s,
             )
+        refused = CounterMetricFamily(
+            "pwm_api_auth_refusals", "Requests refused by auth", labels=("reason",)
+        )
+        refused.add_metric(["no_token"], self._auth.unauthenticated)
+        refused.add_metric(["invalid_token"], self._auth.invalid_token)
+        refused.add_metric(["forbidden"], self._auth.forbidden)
+        yield refused
 
 
 def create_app(
     settings: ApiSettings,
     queries: StorageQueries,
     *,
+    routers: Sequence[APIRouter] = (),
+    rules_path: Path | None = None,
     clock_s: Callable[[], float] | None = None,
 ) -> FastAPI:
-    """The API app; its lifespan refreshes the window gauges every ``refresh_interval_s``."""
+    """The API app; its lifespan refreshes the window gauges every ``refresh_interval_s``.
+
+    ``routers`` are mounted as given (they declare their own prefix and auth, e.g.
+    ``dependencies=[Depends(require_role(Role.INGEST))]``). ``rules_path`` is the alert rules
+    file ``/api/v1/rules`` reads and (admin) rewrites; without it the rules routes answer 404.
+    """
     clock: dict[str, Any] = {} if clock_s is None else {"clock_s": clock_s}
     registry = CollectorRegistry()
     collector = WindowAggregateCollector(staleness_s=settings.staleness_s, **clock)
     feed = WindowFeed(queries, collector, settings, **clock)
+    authenticator = Authenticator.from_settings(settings)
     registry.register(collector)
-    registry.register(_FeedCollector(feed.status))
+    registry.register(_ApiCollector(feed.status, authenticator.counters))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,35 +115,35 @@ def create_app(
     app = FastAPI(
         title="ProxyWhirl Metrics",
         summary="Window aggregates of a ProxyWhirl proxy fleet",
+        version="1",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.feed = feed
     app.state.registry = registry
+    app.state.authenticator = authenticator
+    app.state.queries = queries
+    app.state.settings = settings
+    app.state.rules_path = rules_path
     install_problem_handlers(app)
 
-    @app.get("/metrics", include_in_schema=False)
+    read = [Depends(require_role(Role.READ))]
+
+    @app.get("/metrics", include_in_schema=False, dependencies=read)
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/openapi.json", include_in_schema=False, dependencies=read)
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
 
-    @app.get("/readyz")
-    def readyz() -> JSONResponse:
-        s = feed.status
-        doc = {
-            "storage": "ok"
-            if s.last_success_s is not None and not s.consecutive_failures
-            else "failing",
-            "last_refresh_s": s.last_success_s,
-            "latest_window_end_ms": s.last_window_end_ms,
-            "scopes": s.scopes,
-        }
-        if doc["storage"] == "ok":
-            return JSONResponse({"status": "ready", **doc})
-        detail = s.last_error or "stored windows not read yet"
-        body = {"type": "about:blank", "title": "Not ready", "status": 503, "detail": detail}
-        return JSONResponse({**body, **doc}, status_code=503, media_type=PROBLEM_JSON)
+    @app.get("/docs", include_in_schema=False, dependencies=read)
+    def docs(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="openapi.json", title=f"{app.title} API")
 
+    app.include_router(health.router)
+    for router in routers:
+        app.include_router(router)
     return app

@@ -21,6 +21,20 @@ PROBLEM_JSON = "application/problem+json"
 
 logger = logging.getLogger(__name__)
 
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    429: "Too many requests",
+    503: "Unavailable",
+}
+
 
 def problem(
     status: int, title: str, detail: str, *, instance: str | None = None, **extra: Any
@@ -53,7 +67,7 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Request failed")
+    title = _TITLES.get(exc.status_code, "Request failed")
     response = problem(exc.status_code, title, str(exc.detail), instance=request.url.path)
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value

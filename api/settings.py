@@ -10,10 +10,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ApiSettings"]
+from api.auth import Role
+
+__all__ = ["ApiSettings", "ApiToken"]
+
+
+class ApiToken(BaseModel):
+    """One named bearer token. The name is what logs and the audit show (``api:<name>``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Shown in logs and the audit"
+    )
+    token: SecretStr = Field(min_length=16, max_length=512, description="The secret")
+    roles: frozenset[Role] = Field(min_length=1, description="read, ingest, admin")
 
 
 class ApiSettings(BaseSettings):
@@ -53,6 +67,26 @@ class ApiSettings(BaseSettings):
         float,
         Field(gt=0, description="A (pool, region) whose latest window is older disappears"),
     ] = 300.0
+
+    tokens: list[ApiToken] = Field(
+        default_factory=list,
+        description="Named bearer tokens, JSON: "
+        '[{"name": "grafana", "token": "...", "roles": ["read"]}]; admin implies read and ingest',
+    )
+    read_open: bool | None = Field(
+        default=None,
+        description="Reads without a token; unset: only when bound to a loopback address",
+    )
+
+    @model_validator(mode="after")
+    def _unique_tokens(self) -> ApiSettings:
+        names = [t.name for t in self.tokens]
+        if len(set(names)) != len(names):
+            raise ValueError("token names must be unique")
+        secrets = [t.token.get_secret_value() for t in self.tokens]
+        if len(set(secrets)) != len(secrets):
+            raise ValueError("two tokens share a secret")
+        return self
 
     @model_validator(mode="after")
     def _stale_after_lookback(self) -> ApiSettings:

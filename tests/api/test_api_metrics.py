@@ -145,12 +145,14 @@ async def test_readiness_follows_storage_and_failures_are_counted(
     before = await _get(app, "/readyz")
     assert before.status_code == 503
     assert before.headers["content-type"] == "application/problem+json"
-    assert before.json()["detail"] == "stored windows not read yet"
+    assert before.json()["detail"] == "storage: not read yet"
+    assert before.json()["failing"] == ["storage"]
 
     assert not await app.state.feed.refresh_async()  # a real error from the engine
     after = await _get(app, "/readyz")
     assert after.status_code == 503
-    assert "api_no_such_database" in after.json()["detail"]
+    assert after.json()["detail"].startswith("storage: 1 consecutive reads failed")
+    assert "api_no_such_database" not in after.text  # no exception text echoed
     samples = _samples((await _get(app, "/metrics")).text)
     assert samples[("pwm_api_window_refresh_failures_total", ())] == 1
 
