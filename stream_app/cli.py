@@ -23,6 +23,8 @@ from pydantic import ValidationError
 from stream_app.cli_alerts import add_alerts_commands
 from stream_app.cli_worker import add_worker_commands
 from stream_app.logging_setup import configure_logging
+from stream_app.storage.errors import StoreInUse
+from stream_app.storage.store_lock import name_process
 from stream_app.storage.tables import Resolution
 
 Handler = Callable[[argparse.Namespace], int]
@@ -157,10 +159,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.log_level, json_lines=args.log_json)
     handler: Handler = args.handler
+    words = ["proxywhirl-metrics", args.command, getattr(args, "alerts_command", None)]
+    name_process(" ".join(w for w in words if w))
     try:
         return handler(args)
     except ValidationError as exc:
         print(f"proxywhirl-metrics: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    except StoreInUse as exc:  # one line, no traceback: another process holds the store
+        print(f"proxywhirl-metrics: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

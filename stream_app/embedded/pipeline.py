@@ -24,7 +24,7 @@ from schemas.wire import decode_record, encode_event
 from stream_app.core.aggregator import WindowAggregator
 from stream_app.core.contributions import Flush
 from stream_app.dead_letters import DeadLetters
-from stream_app.embedded.handoff import RecordHandoff
+from stream_app.embedded.handoff import DecodedRecord, RecordHandoff
 from stream_app.settings import PipelineSettings
 from stream_app.storage.errors import SinkUnavailable
 
@@ -116,6 +116,19 @@ class EmbeddedPipeline:
         self.stats.events += len(events)
         self.aggregator.add(events, source=self.source, partition=0, offset=offset, now_ms=now_ms)
 
+    def process_decoded(self, record: DecodedRecord, now_ms: int) -> None:
+        """Aggregate a record the HTTP ingest decoded and validated, under its own source and
+        offset (its durable inbox learns from ``source_offsets`` what is stored)."""
+        self.stats.records += 1
+        self.stats.events += len(record.events)
+        self.aggregator.add(
+            record.events, source=record.source, partition=0, offset=record.offset, now_ms=now_ms
+        )
+
+    def handoff(self) -> RecordHandoff:
+        """The queue feeding this pipeline (call from inside the running loop)."""
+        return self._ensure_handoff()
+
     async def flush_and_close(self, stop: asyncio.Event | None = None) -> list[WindowAggregate]:
         """Write the pending partial sums (retrying while the sink is down), close due windows."""
         flush = self.aggregator.flush()
@@ -194,8 +207,11 @@ class EmbeddedPipeline:
             if not records:
                 return
             now_ms = self._clock()
-            for payload in records:
-                self.process_record(payload, now_ms)
+            for record in records:
+                if isinstance(record, DecodedRecord):
+                    self.process_decoded(record, now_ms)
+                else:
+                    self.process_record(record, now_ms)
             handoff.done(len(records))
             if not everything:
                 return

@@ -31,6 +31,7 @@ from stream_app.storage.errors import (
     StorageError,
 )
 from stream_app.storage.settings import StorageSettings, redact_dsn
+from stream_app.storage.store_lock import StoreLock, store_in_use
 
 __all__ = [
     "RETRIABLE_SERVER_CODES",
@@ -38,6 +39,7 @@ __all__ = [
     "close_all_clients",
     "get_client",
     "open_chdb_path",
+    "store_lock",
     "translate_error",
 ]
 
@@ -175,6 +177,12 @@ class StorageClient:
 _lock = threading.Lock()
 _clients: dict[str, StorageClient] = {}
 _chdb_path: str | None = None
+_store_lock: StoreLock | None = None
+
+
+def store_lock() -> StoreLock | None:
+    """This process's hold of its embedded store (to announce its API URL), or None."""
+    return _store_lock
 
 
 def open_chdb_path() -> str | None:
@@ -197,18 +205,21 @@ def _client_key(settings: StorageSettings) -> str:
 
 def _open(settings: StorageSettings) -> Client:
     if settings.embedded:
-        global _chdb_path
+        global _chdb_path, _store_lock
         path = _chdb_dir(settings.dsn)
         if _chdb_path is not None and _chdb_path != path:
             raise StorageConfigError(
                 f"chDB allows one data path per process: {_chdb_path} is open, {path} was requested"
             )
+        lock = StoreLock.acquire(Path(path))  # raises StoreInUse when another process holds it
         try:
-            Path(path).mkdir(parents=True, exist_ok=True)
             client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
         except Exception as exc:
+            lock.release()
+            if "initializing EmbeddedServer" in str(exc):  # held by a process without the lock
+                raise store_in_use(Path(path), {}) from exc
             raise StorageConfigError(f"cannot open the chDB engine at {path}: {exc}") from exc
-        _chdb_path = path
+        _chdb_path, _store_lock = path, lock
         return client
     return clickhouse_connect.get_client(
         dsn=settings.dsn,
@@ -240,9 +251,12 @@ def get_client(settings: StorageSettings) -> StorageClient:
 
 def close_all_clients() -> None:
     """Close every client of this process (shutdown, tests)."""
-    global _chdb_path
+    global _chdb_path, _store_lock
     with _lock:
         for client in _clients.values():
             client.close()
         _clients.clear()
         _chdb_path = None
+        if _store_lock is not None:
+            _store_lock.release()
+            _store_lock = None

@@ -22,6 +22,9 @@ outside this package sees a clickhouse-connect exception.
     may retry.
 ``StorageConfigError`` (poison)
     The storage configuration cannot work, e.g. a second chDB data path in one process.
+``StoreInUse`` (a ``StorageConfigError``, poison)
+    The embedded store is held by another process (:mod:`stream_app.storage.store_lock`); the
+    message names the store and says what to do instead.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = [
     "SinkUnavailable",
     "StorageConfigError",
     "StorageError",
+    "StoreInUse",
 ]
 
 
@@ -59,3 +63,11 @@ class MigrationError(StorageError):
 
 class StorageConfigError(StorageError):
     """The storage configuration cannot work in this process (poison)."""
+
+
+class StoreInUse(StorageConfigError):
+    """Another process holds the embedded store (poison: ask that process's API instead)."""
+
+    def __init__(self, message: str, *, store: str) -> None:
+        super().__init__(message)
+        self.store = store
