@@ -11,6 +11,12 @@ applied ``reapply`` migrations (server-wide SQL functions another database's rol
 dropped). SQL here is built from trusted names only (the validated database name, table names
 of :mod:`stream_app.storage.tables`); values are server-side parameters.
 
+With ``StorageSettings.cluster`` set, the same migrations are rendered for a cluster:
+``ON CLUSTER`` DDL, replicated engines (:meth:`TableEngines.for_settings`) and Distributed
+tables in front of them (:class:`~stream_app.storage.cluster.ClusterLayout`); the status table
+is then replicated to every host. Without it the rendered SQL is the migration files' text with
+the placeholders replaced, nothing else.
+
 ClickHouse DDL is not transactional. A failing statement raises :class:`MigrationError` naming
 the migration and the statement; the migration is not recorded, and because forwards steps are
 idempotent, running ``migrate`` again after fixing the cause completes it. Run migrations from
@@ -27,10 +33,11 @@ from dataclasses import dataclass
 from schemas.migrations import Direction, Migration, MigrationFileError, load_migrations
 from schemas.migrations.functions import bucket_value_lambda, latency_bucket_expr, quantile_lambda
 from stream_app.storage.client import StorageClient
+from stream_app.storage.cluster import ClusterLayout
 from stream_app.storage.engines import TableEngines, quote_identifier
 from stream_app.storage.errors import MigrationError, StorageError
 from stream_app.storage.settings import StorageSettings
-from stream_app.storage.tables import STATUS_TABLE, TTL_RULES
+from stream_app.storage.tables import STATUS_TABLE, TTL_RULES, TtlRule
 
 __all__ = ["AppliedStep", "MigrationStatus", "Migrator"]
 
@@ -70,17 +77,21 @@ class Migrator:
         client: StorageClient,
         settings: StorageSettings,
         *,
-        engines: TableEngines | None = None,
         migrations: Sequence[Migration] | None = None,
     ) -> None:
         self._client = client
         self._settings = settings
-        self._engines = engines or TableEngines.single_server()
+        self._engines = TableEngines.for_settings(settings)
         self._db = quote_identifier(settings.database)
         try:
             self._migrations = list(migrations) if migrations is not None else load_migrations()
         except MigrationFileError as exc:
             raise MigrationError(str(exc)) from exc
+        self._layout = (
+            ClusterLayout(settings.cluster, settings.database, self._migrations)
+            if settings.cluster
+            else None
+        )
 
     @property
     def migrations(self) -> list[Migration]:
@@ -111,21 +122,35 @@ class Migrator:
             "latency_bucket_expr": latency_bucket_expr("latency_ms"),
         }
 
+    @property
+    def cluster_layout(self) -> ClusterLayout | None:
+        """The local/Distributed table layout in cluster mode (None on a single server)."""
+        return self._layout
+
     def render(self, migration: Migration, direction: Direction) -> list[str]:
         """The statements one step would run (for review, dry runs and the cluster variant)."""
         try:
-            return migration.render(direction, self.render_values())
+            statements = migration.render(direction, self.render_values())
         except MigrationFileError as exc:
             raise MigrationError(str(exc)) from exc
+        if self._layout is None:
+            return statements
+        return self._layout.render(migration.label, statements)
+
+    def _stored_table(self, table: str) -> str:
+        """Where ``table``'s rows and TTL live: the table itself, or its shards' local table."""
+        if self._layout is None or table not in self._layout.tables:
+            return table
+        return self._layout.local(table)
 
     # -- bookkeeping -----------------------------------------------------------------------
 
-    def _ensure_bookkeeping(self) -> None:
+    def bookkeeping_statements(self) -> list[str]:
+        """The statements creating the database and the migration status table."""
         on_cluster = self._engines.on_cluster
-        try:
-            self._client.command(f"CREATE DATABASE IF NOT EXISTS {self._db} {on_cluster}")
-            self._client.command(
-                f"""CREATE TABLE IF NOT EXISTS {self._db}.{STATUS_TABLE} {on_cluster}
+        return [
+            f"CREATE DATABASE IF NOT EXISTS {self._db} {on_cluster}",
+            f"""CREATE TABLE IF NOT EXISTS {self._db}.{STATUS_TABLE} {on_cluster}
                 (
                     seq UInt64,
                     version UInt32,
@@ -134,9 +159,14 @@ class Migrator:
                     checksum String,
                     applied_at DateTime64(3, 'UTC') DEFAULT now64(3, 'UTC')
                 )
-                ENGINE = {self._engines.merge_tree_engine}
-                ORDER BY (version, seq)"""
-            )
+                ENGINE = {self._engines.status_engine}
+                ORDER BY (version, seq)""",
+        ]
+
+    def _ensure_bookkeeping(self) -> None:
+        try:
+            for statement in self.bookkeeping_statements():
+                self._client.command(statement)
         except StorageError as exc:
             raise MigrationError(
                 f"cannot create the migration status table {self._settings.database}."
@@ -312,7 +342,7 @@ class Migrator:
 
         Only the tables whose retention is configured (:data:`TTL_RULES`) are reported.
         """
-        governed = {rule.table for rule in TTL_RULES}
+        governed = {self._stored_table(rule.table): rule.table for rule in TTL_RULES}
         rows = self._client.rows(
             "SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
             parameters={"db": self._settings.database},
@@ -321,8 +351,16 @@ class Migrator:
         for name, engine_full in rows:
             match = _TTL_VALUE.search(engine_full)
             if match is not None and name in governed:
-                ttls[name] = int(match.group(2))
+                ttls[governed[name]] = int(match.group(2))
         return ttls
+
+    def ttl_statement(self, rule: TtlRule, value: int) -> str:
+        """``ALTER TABLE ... MODIFY TTL`` bringing ``rule.table`` to ``value`` days or hours."""
+        return (
+            f"ALTER TABLE {self._db}.{self._stored_table(rule.table)} "
+            f"{self._engines.on_cluster} "
+            f"MODIFY TTL {rule.column} + INTERVAL {int(value)} {rule.unit}"
+        )
 
     def apply_ttls(self) -> list[str]:
         """Bring existing tables to the configured TTLs; returns the tables altered."""
@@ -334,10 +372,7 @@ class Migrator:
                 want = int(getattr(self._settings, rule.setting))
                 if have is None or have == want:
                     continue
-                self._client.command(
-                    f"ALTER TABLE {self._db}.{rule.table} {self._engines.on_cluster} "
-                    f"MODIFY TTL {rule.column} + INTERVAL {want} {rule.unit}"
-                )
+                self._client.command(self.ttl_statement(rule, want))
                 logger.info("TTL of %s changed from %d to %d", rule.table, have, want)
                 altered.append(rule.table)
             return altered

@@ -19,6 +19,9 @@ from stream_app.settings import default_data_dir
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 """Database names: safe to quote as a ClickHouse identifier."""
 
+_KEEPER_PATH_PATTERN = r"^[A-Za-z0-9_{}/.-]+$"
+"""Keeper paths and replica names: macros in braces, no quotes (they end up in SQL literals)."""
+
 _Days = Annotated[int, Field(ge=1, le=36_500)]
 
 
@@ -54,6 +57,33 @@ class StorageSettings(BaseSettings):
             description="Inserted blocks remembered per table for deduplicating re-deliveries",
         ),
     ] = 10_000
+    cluster: Annotated[str, Field(pattern=r"^$|" + IDENTIFIER_PATTERN)] = Field(
+        default="",
+        description=(
+            "ClickHouse cluster (remote_servers) of a sharded/replicated deployment; empty for "
+            "one server or the embedded engine. Set, migrations run ON CLUSTER with Replicated "
+            "engines and put Distributed tables in front (docs/storage.md)"
+        ),
+    )
+    replica_path: Annotated[str, Field(pattern=_KEEPER_PATH_PATTERN)] = Field(
+        default="/clickhouse/tables/{shard}/{database}/{table}",
+        description="Cluster mode: Keeper path of each replicated table (server macros allowed)",
+    )
+    replica_name: Annotated[str, Field(pattern=_KEEPER_PATH_PATTERN)] = Field(
+        default="{replica}",
+        description="Cluster mode: replica name of each replicated table (server macros allowed)",
+    )
+    replicated_dedup_window_s: Annotated[
+        int,
+        Field(
+            ge=60,
+            le=30 * 86_400,
+            description=(
+                "Cluster mode: seconds Keeper remembers inserted blocks; cover the longest "
+                "re-delivery (the Kafka retention of the requests topic)"
+            ),
+        ),
+    ] = 7 * 86_400
     insert_timeout_s: Annotated[float, Field(gt=0, le=3_600)] = 30.0
     insert_retries: Annotated[int, Field(ge=0, le=100)] = 5
     retry_backoff_s: Annotated[float, Field(gt=0, le=60)] = 0.2
@@ -66,6 +96,8 @@ class StorageSettings(BaseSettings):
         scheme = urlsplit(self.dsn).scheme
         if scheme not in ("chdb", "http", "https"):
             raise ValueError(f"dsn scheme must be chdb, http or https, got {scheme!r}")
+        if self.cluster and scheme == "chdb":
+            raise ValueError("cluster needs a ClickHouse server dsn (http or https), not chdb")
         if self.retry_backoff_max_s < self.retry_backoff_s:
             raise ValueError("retry_backoff_max_s must not be smaller than retry_backoff_s")
         return self

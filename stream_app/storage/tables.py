@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 __all__ = [
     "INGEST_TABLE",
+    "LOCAL_SUFFIX",
     "PROXY_TABLE",
     "RAW_TABLE",
     "RESOLUTION_SECONDS",
     "RESOLUTION_TABLES",
+    "SHARDING_KEYS",
     "SOURCE_OFFSETS_TABLE",
     "STATUS_TABLE",
     "TTL_RULES",
@@ -91,3 +93,30 @@ TTL_RULES: tuple[TtlRule, ...] = (
     TtlRule(PROXY_TABLE, "window_start", "DAY", "ttl_proxy_1m_days"),
     TtlRule(RAW_TABLE, "toDateTime(ts)", "HOUR", "ttl_raw_hours"),
 )
+
+
+LOCAL_SUFFIX = "_local"
+"""Cluster mode: ``agg_10s`` is the Distributed table, ``agg_10s_local`` the replicated shard."""
+
+SHARDING_KEYS: dict[str, str] = {
+    INGEST_TABLE: "cityHash64(pool)",
+    RAW_TABLE: "cityHash64(pool)",
+    "alert_history": "cityHash64(fingerprint)",
+    "rule_audit": "cityHash64(rule_id)",
+    "alerting_state": "cityHash64(name)",
+    "ingest_dead_letters": "cityHash64(source_host, batch_id)",
+}
+"""Cluster mode: the shard of each row written through a Distributed table.
+
+Deterministic functions of the row only (never ``rand()``): a retried or rebuilt insert splits
+into the same per-shard blocks, so each shard recognises its block by the insert's
+deduplication token. ``flush_ingest`` is sharded by pool: all partial sums of a pool, of every
+window and region and of its proxies, meet on one shard, where the AggregatingMergeTree
+collapses them and the rollups see them, and a query for one pool can skip the other shards
+(``optimize_skip_unused_shards``). The price is balance by pool: a pool carrying most of the
+traffic loads one shard (as it already loads one Kafka partition). Tables filled by
+materialized views get read-only Distributed tables (no key: a direct insert is refused), and
+written tables not listed here are sharded by a hash of their ORDER BY key, which is right only
+when a retry re-sends identical rows (a key holding a receive time is not: list the table here,
+keyed by what identifies the retried record).
+"""

@@ -10,7 +10,6 @@ from storage_store import Store
 
 from schemas.migrations import Migration, MigrationFileError, load_migrations
 from stream_app.storage.client import StorageClient
-from stream_app.storage.engines import TableEngines
 from stream_app.storage.errors import MigrationError
 from stream_app.storage.migrate import Migrator
 from stream_app.storage.settings import StorageSettings
@@ -289,23 +288,3 @@ def test_every_table_of_the_cascade_deduplicates(store: Store) -> None:
         window = re.search(r"non_replicated_deduplication_window = (\d+)", by_name[table])
         assert window is not None, table
         assert int(window.group(1)) == store.settings.dedup_window_blocks
-
-
-def test_cluster_variant_renders_replicated_engines(
-    make_settings: Callable[..., StorageSettings], storage_client: StorageClient
-) -> None:
-    migrator = Migrator(storage_client, make_settings(), engines=TableEngines.replicated("fleet"))
-    for migration in migrator.migrations:
-        for direction in ("up", "down"):
-            for statement in migrator.render(migration, direction):
-                assert "${" not in statement
-                if statement.startswith(
-                    ("CREATE TABLE", "CREATE MATERIALIZED", "DROP", "CREATE OR")
-                ):
-                    assert "ON CLUSTER `fleet`" in statement, statement
-    up = "\n".join(migrator.render(migrator.migrations[0], "up"))
-    assert "ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}'" in up
-    assert "replicated_deduplication_window = 10000" in up
-    assert "non_replicated" not in up
-    with pytest.raises(ValueError, match="identifier"):
-        TableEngines.replicated("fleet`; DROP")
