@@ -5,7 +5,10 @@ scrapes and health-checks, DSNs point at the ClickHouse service with its credent
 the tests run is the Kafka compose runs ...), the commands parse with the CLI, promtool and
 amtool accept the Prometheus and Alertmanager configurations, the exported alert rules are up
 to date, and every dashboard query runs against the real schema (chDB) once the ClickHouse
-plugin's macros are expanded."""
+plugin's macros are expanded. The ``cluster`` profile is checked the same way: its env file
+turns every storage user to the cluster, the servers' shard/replica macros match their place
+in ``remote_servers`` (2 shards x 2 replicas), Keeper addresses and ids agree, and the schema
+those settings render is parsed by ClickHouse."""
 
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ import json
 import re
 import shlex
 import subprocess
-from collections.abc import Iterator
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +42,8 @@ from tests.support.settings import DEFAULT_KAFKA_VERSION, HarnessSettings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
+CLUSTER_DIR = REPO / "docker/clickhouse-cluster"
+CLUSTER_SERVICES = {"keeper-1", "keeper-2", "keeper-3", "ch-s1r1", "ch-s1r2", "ch-s2r1", "ch-s2r2"}
 _VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 # Prefix -> settings class (longest prefix first: PWM_PRODUCER_KAFKA_ before PWM_PRODUCER_).
@@ -52,14 +58,15 @@ SETTINGS: list[tuple[str, type[Any]]] = [
 ]
 
 
-def _interpolate(value: Any) -> Any:
-    """Compose's ``${VAR:-default}`` with the defaults (what an empty .env gives)."""
+def _interpolate(value: Any, env: Mapping[str, str] | None = None) -> Any:
+    """Compose's ``${VAR:-default}``: ``env``'s value, else the default (an empty .env)."""
+    env = env or {}
     if isinstance(value, str):
-        return _VARIABLE.sub(lambda m: m.group(2) or "", value)
+        return _VARIABLE.sub(lambda m: env.get(m.group(1)) or m.group(2) or "", value)
     if isinstance(value, list):
-        return [_interpolate(v) for v in value]
+        return [_interpolate(v, env) for v in value]
     if isinstance(value, dict):
-        return {k: _interpolate(v) for k, v in value.items()}
+        return {k: _interpolate(v, env) for k, v in value.items()}
     return value
 
 
@@ -67,6 +74,19 @@ def _interpolate(value: Any) -> Any:
 def compose() -> dict[str, Any]:
     doc = yaml.safe_load(COMPOSE.read_text())
     return _interpolate(doc)  # type: ignore[no-any-return]
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    pairs = [line.split("=", 1) for line in lines if line and not line.startswith("#")]
+    return {key: value for key, value in pairs}
+
+
+@pytest.fixture(scope="module")
+def cluster_compose() -> dict[str, Any]:
+    """The file as ``--env-file docker/clickhouse-cluster/cluster.env`` interpolates it."""
+    doc = yaml.safe_load(COMPOSE.read_text())
+    return _interpolate(doc, _env_file(CLUSTER_DIR / "cluster.env"))  # type: ignore[no-any-return]
 
 
 def _services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -105,9 +125,13 @@ def test_compose_parses_with_the_expected_services(compose: dict[str, Any]) -> N
         "alertmanager",
         "grafana",
         "simulator",
+        *CLUSTER_SERVICES,
     }
     assert services["simulator"]["profiles"] == ["demo"]
-    assert all("profiles" not in s for name, s in services.items() if name != "simulator")
+    for name in CLUSTER_SERVICES:
+        assert services[name]["profiles"] == ["cluster"], name
+    profiled = {"simulator", *CLUSTER_SERVICES}
+    assert all("profiles" not in s for name, s in services.items() if name not in profiled)
     assert services["worker"]["deploy"]["replicas"] >= 2
     image = services["kafka"]["image"]
     assert image == f"apache/kafka:{DEFAULT_KAFKA_VERSION}", "compose runs the Kafka the tests run"
@@ -198,7 +222,9 @@ def test_ports_addresses_and_credentials_agree(compose: dict[str, Any]) -> None:
         (REPO / "docker/grafana/provisioning/datasources/datasources.yaml").read_text()
     )["datasources"]
     ch = next(d for d in datasources if d["type"] == "grafana-clickhouse-datasource")
-    assert (ch["jsonData"]["host"], ch["jsonData"]["port"]) == ("clickhouse", 8123)
+    assert (ch["jsonData"]["host"], ch["jsonData"]["port"]) == ("${CLICKHOUSE_HOST}", 8123)
+    assert grafana["CLICKHOUSE_HOST"] == "clickhouse"
+    assert storage.cluster == ""
     # The worker's metrics: bound for scraping, the port Prometheus scrapes and health-checks.
     assert settings.metrics_host == "0.0.0.0"
     prometheus = yaml.safe_load((REPO / "docker/prometheus/prometheus.yml").read_text())
@@ -322,3 +348,100 @@ def test_every_dashboard_query_runs_against_the_schema(worker_storage: StorageSe
             client.rows(_expand_macros(sql, worker_storage.database))
             ran += 1
     assert ran >= 5
+
+
+def _xml(path: Path) -> ET.Element:
+    return ET.fromstring(path.read_text())
+
+
+def test_cluster_profile_topology_agrees(cluster_compose: dict[str, Any]) -> None:
+    services = _services(cluster_compose)
+    config = _xml(CLUSTER_DIR / "config.d/cluster.xml")
+    keeper = _xml(CLUSTER_DIR / "keeper/keeper.xml")
+    # Every storage user is turned to the cluster by the env file.
+    remote_servers = config.find("remote_servers")
+    assert remote_servers is not None
+    (cluster,) = list(remote_servers)
+    dsn_hosts = set()
+    for name in ("migrate", "worker", "api"):
+        env = _env(services[name])
+        with pytest.MonkeyPatch.context() as patched:
+            for variable, value in env.items():
+                if variable.startswith("PWM_STORAGE_"):
+                    patched.setenv(variable, value)
+            storage = StorageSettings()
+        assert storage.cluster == cluster.tag, name
+        dsn_hosts.add((urlsplit(storage.dsn).hostname, urlsplit(storage.dsn).port))
+    assert _env(services["grafana"])["CLICKHOUSE_HOST"] == "ch-s1r1"
+    assert dsn_hosts == {("ch-s1r1", 8123)}
+    depends = services["migrate"]["depends_on"]
+    servers = {n for n in services if n.startswith("ch-")}
+    assert all(depends[n] == {"condition": "service_healthy", "required": False} for n in servers)
+    # 2 shards x 2 replicas; each server's macros name its own place.
+    shards = cluster.findall("shard")
+    assert [len(shard.findall("replica")) for shard in shards] == [2, 2]
+    assert cluster.find("secret") is not None
+    places = {}
+    for number, shard in enumerate(shards, start=1):
+        assert shard.findtext("internal_replication") == "true"
+        for replica in shard.findall("replica"):
+            places[replica.findtext("host")] = (str(number), replica.findtext("port"))
+    assert set(places) == servers
+    macros = config.find("macros")
+    assert macros is not None
+    assert {m.tag: m.get("from_env") for m in macros} == {
+        "shard": "CH_SHARD",
+        "replica": "CH_REPLICA",
+    }
+    replicas = set()
+    for name in servers:
+        service = services[name]
+        env = _env(service)
+        assert service["hostname"] == name
+        assert (env["CH_SHARD"], "9000") == places[name], name
+        replicas.add(env["CH_REPLICA"])
+        assert env["CH_INTERSERVER_SECRET"], name
+        targets = {t for _, t in _mounts(service)}
+        assert "/etc/clickhouse-server/config.d/pwm-cluster.xml" in targets
+        assert "/etc/clickhouse-server/users.d/pwm-profile.xml" in targets
+        assert service["image"] == services["clickhouse"]["image"]
+    assert len(replicas) == 4
+    storage_defaults = StorageSettings(dsn="http://h:8123", cluster="pwm")
+    used = set(
+        re.findall(r"\{(\w+)\}", storage_defaults.replica_path + storage_defaults.replica_name)
+    )
+    assert used <= {m.tag for m in macros} | {"database", "table"}
+    # Keeper: the servers' client list, the raft members and the services agree.
+    keepers = {n for n in services if n.startswith("keeper-")}
+    assert len(keepers) % 2 == 1
+    tcp_port = keeper.findtext("keeper_server/tcp_port")
+    nodes = {(n.findtext("host"), n.findtext("port")) for n in config.iter("node")}
+    assert nodes == {(k, tcp_port) for k in keepers}
+    raft = {
+        s.findtext("hostname"): s.findtext("id")
+        for s in keeper.iter("server")
+        if s.findtext("hostname")
+    }
+    assert raft == {k: _env(services[k])["KEEPER_SERVER_ID"] for k in keepers}
+    server_id = keeper.find("keeper_server/server_id")
+    assert server_id is not None
+    assert server_id.get("from_env") == "KEEPER_SERVER_ID"
+    # Inserts through Distributed tables wait for the shards (docs/operations.md).
+    profile = _xml(CLUSTER_DIR / "users.d/pwm-profile.xml")
+    assert profile.findtext("profiles/default/distributed_foreground_insert") == "1"
+
+
+def test_cluster_profile_schema_parses(
+    cluster_compose: dict[str, Any], worker_storage: StorageSettings
+) -> None:
+    env = _env(_services(cluster_compose)["migrate"])
+    with pytest.MonkeyPatch.context() as patched:
+        for variable, value in env.items():
+            patched.setenv(variable, value)
+        storage = StorageSettings()
+    client = get_client(worker_storage)
+    migrator = Migrator(client, storage)
+    statements = [s for m in migrator.migrations for s in migrator.render(m, "up")]
+    assert any("ENGINE = Distributed('pwm'" in s for s in statements)
+    for statement in migrator.bookkeeping_statements() + statements:
+        client.rows("SELECT formatQuery({sql:String})", {"sql": statement})
