@@ -36,10 +36,11 @@ from prometheus_client.registry import Collector
 from api.auth import AuthCounters, Authenticator, Role, require_role
 from api.problems import install_problem_handlers
 from api.prometheus import WindowAggregateCollector
-from api.routes import health
+from api.routes import alerts, health, query, rules
 from api.settings import ApiSettings
 from api.window_feed import FeedStatus, WindowFeed
 from stream_app.storage.queries import StorageQueries
+from stream_app.storage.query_tiers import Retention
 
 __all__ = ["create_app"]
 
@@ -86,6 +87,7 @@ def create_app(
     *,
     routers: Sequence[APIRouter] = (),
     rules_path: Path | None = None,
+    retention: Retention | None = None,
     clock_s: Callable[[], float] | None = None,
 ) -> FastAPI:
     """The API app; its lifespan refreshes the window gauges every ``refresh_interval_s``.
@@ -93,6 +95,8 @@ def create_app(
     ``routers`` are mounted as given (they declare their own prefix and auth, e.g.
     ``dependencies=[Depends(require_role(Role.INGEST))]``). ``rules_path`` is the alert rules
     file ``/api/v1/rules`` reads and (admin) rewrites; without it the rules routes answer 404.
+    ``retention`` is the tiers' TTLs (``Retention.from_settings(storage_settings)``; default:
+    the storage defaults): series skip a tier that no longer holds the start of their range.
     """
     clock: dict[str, Any] = {} if clock_s is None else {"clock_s": clock_s}
     registry = CollectorRegistry()
@@ -127,6 +131,8 @@ def create_app(
     app.state.queries = queries
     app.state.settings = settings
     app.state.rules_path = rules_path
+    app.state.retention = retention or Retention.default()
+    app.state.clock_s = clock_s
     install_problem_handlers(app)
 
     read = [Depends(require_role(Role.READ))]
@@ -143,7 +149,8 @@ def create_app(
     def docs(request: Request) -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="openapi.json", title=f"{app.title} API")
 
-    app.include_router(health.router)
+    for area in (health, query, alerts, rules):
+        app.include_router(area.router)
     for router in routers:
         app.include_router(router)
     return app

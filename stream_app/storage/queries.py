@@ -1,4 +1,9 @@
-"""Small typed query helpers over the stored aggregates (demo, tests, the API).
+"""The one query layer over the stored aggregates: every reader (REST, Grafana, exports, the
+dashboard, the demo) asks these functions, so a number is computed one way everywhere.
+
+Series, latest windows and top offenders live in :mod:`.query_series`, alerts in
+:mod:`.query_alerts`, the tier and step of a series in :mod:`.query_tiers`, metric derivation in
+:mod:`.query_metrics`; :class:`StorageQueries` is the entry point to all of them.
 
 Every value reaches ClickHouse as a server-side parameter (``{name:Type}``); the only text put
 into SQL is trusted: the validated database name, table names of :mod:`stream_app.storage.tables`
@@ -11,15 +16,19 @@ Calls are synchronous (chDB has no async client); from asyncio use :func:`asynci
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from stream_app.core.accumulator import Accumulator
 from stream_app.core.contributions import ScopeKey
+from stream_app.storage import query_alerts, query_series
 from stream_app.storage.client import StorageClient, get_client
 from stream_app.storage.engines import quote_identifier
-from stream_app.storage.results import PercentileRow, RestoredWindow, WindowTotals, finite_or_none
+from stream_app.storage.query_alerts import AlertFilter, AlertRow
+from stream_app.storage.query_series import OffenderOrder
+from stream_app.storage.query_sql import MEASURES, Filter, optional_float, seconds_ceil, totals
+from stream_app.storage.query_tiers import TierChoice
+from stream_app.storage.results import PercentileRow, RestoredWindow, WindowTotals
 from stream_app.storage.settings import StorageSettings
 from stream_app.storage.tables import (
     PROXY_TABLE,
@@ -29,42 +38,6 @@ from stream_app.storage.tables import (
 )
 
 __all__ = ["StorageQueries"]
-
-_MEASURES = """
-    sum(requests), sum(successes), sumMap(outcomes), sumMap(status_classes),
-    sumMap(latency_buckets), sum(latency_sum_ms), min(latency_min_ms), max(latency_max_ms),
-    sum(bytes_in), sum(bytes_out), sum(attempts), sum(late_events)"""
-
-
-def _seconds_ceil(ms: int) -> int:
-    return -(-ms // 1000)
-
-
-class _Filter:
-    """WHERE clauses from fixed fragments, values as parameters."""
-
-    def __init__(self, start_ms: int, end_ms: int) -> None:
-        if end_ms < start_ms:
-            raise ValueError(f"end_ms ({end_ms}) is before start_ms ({start_ms})")
-        self.clauses = [
-            "window_start >= toDateTime({start_s:UInt32}, 'UTC')",
-            "window_start < toDateTime({end_s:UInt32}, 'UTC')",
-        ]
-        # [start_ms, end_ms) on second-aligned window starts
-        self.parameters: dict[str, Any] = {
-            "start_s": max(0, _seconds_ceil(start_ms)),
-            "end_s": max(0, _seconds_ceil(end_ms)),
-        }
-
-    def equal(self, column: str, value: str | None) -> _Filter:
-        if value is not None:
-            self.clauses.append(f"{column} = {{{column}:String}}")
-            self.parameters[column] = value
-        return self
-
-    @property
-    def sql(self) -> str:
-        return " AND ".join(self.clauses)
 
 
 class StorageQueries:
@@ -95,17 +68,17 @@ class StorageQueries:
 
         Windows without traffic have no row ("no data", never a fake 0).
         """
-        where = _Filter(start_ms, end_ms).equal("pool", pool).equal("region", region)
+        where = Filter(start_ms, end_ms).equal("pool", pool).equal("region", region)
         rows = self._client.rows(
             f"""SELECT toUnixTimestamp(window_start) AS ws, window_s AS wsz, pool, region,
-                       {_MEASURES}, uniqCombinedMerge(proxies)
+                       {MEASURES}, uniqCombinedMerge(proxies)
                 FROM {self._table(resolution)}
                 WHERE {where.sql}
                 GROUP BY ws, wsz, pool, region
                 ORDER BY pool, region, ws, wsz""",  # noqa: S608
             parameters=where.parameters,
         )
-        return [_totals(row[0] * 1000, row[1], row[2], row[3], row[4:16], row[16]) for row in rows]
+        return [totals(row[0] * 1000, row[1], row[2], row[3], row[4:16], row[16]) for row in rows]
 
     def range_totals(
         self,
@@ -120,17 +93,17 @@ class StorageQueries:
 
         ``window_start_ms`` is ``start_ms`` and ``window_s`` the range length (rounded up).
         """
-        where = _Filter(start_ms, end_ms).equal("pool", pool).equal("region", region)
+        where = Filter(start_ms, end_ms).equal("pool", pool).equal("region", region)
         rows = self._client.rows(
-            f"""SELECT pool, region, {_MEASURES}, uniqCombinedMerge(proxies)
+            f"""SELECT pool, region, {MEASURES}, uniqCombinedMerge(proxies)
                 FROM {self._table(resolution)}
                 WHERE {where.sql}
                 GROUP BY pool, region
                 ORDER BY pool, region""",  # noqa: S608
             parameters=where.parameters,
         )
-        span_s = max(1, _seconds_ceil(end_ms - start_ms))
-        return [_totals(start_ms, span_s, row[0], row[1], row[2:14], row[14]) for row in rows]
+        span_s = max(1, seconds_ceil(end_ms - start_ms))
+        return [totals(start_ms, span_s, row[0], row[1], row[2:14], row[14]) for row in rows]
 
     def percentiles(
         self,
@@ -154,7 +127,7 @@ class StorageQueries:
         for q in quantiles:
             if not 0.0 <= q <= 1.0:
                 raise ValueError(f"quantile must be within [0, 1], got {q!r}")
-        where = _Filter(start_ms, end_ms).equal("pool", pool).equal("region", region)
+        where = Filter(start_ms, end_ms).equal("pool", pool).equal("region", region)
         parameters = dict(where.parameters)
         selects = []
         for i, q in enumerate(quantiles):
@@ -181,7 +154,7 @@ class StorageQueries:
                 region=row[2] if by_scope else None,
                 requests=int(row[3]),
                 quantiles={
-                    float(q): _optional_float(v) for q, v in zip(quantiles, row[4:], strict=True)
+                    float(q): optional_float(v) for q, v in zip(quantiles, row[4:], strict=True)
                 },
             )
             for row in rows
@@ -198,14 +171,14 @@ class StorageQueries:
     ) -> list[WindowTotals]:
         """Per-proxy totals per window (``proxy_1m``), ordered by pool, region, proxy, time."""
         where = (
-            _Filter(start_ms, end_ms)
+            Filter(start_ms, end_ms)
             .equal("pool", pool)
             .equal("region", region)
             .equal("proxy_id", proxy_id)
         )
         rows = self._client.rows(
             f"""SELECT toUnixTimestamp(window_start) AS ws, window_s, pool, region, proxy_id,
-                       {_MEASURES}
+                       {MEASURES}
                 FROM {self._db}.{PROXY_TABLE}
                 WHERE {where.sql}
                 GROUP BY ws, window_s, pool, region, proxy_id
@@ -213,7 +186,7 @@ class StorageQueries:
             parameters=where.parameters,
         )
         return [
-            _totals(row[0] * 1000, row[1], row[2], row[3], row[5:17], 0, proxy_id=row[4])
+            totals(row[0] * 1000, row[1], row[2], row[3], row[5:17], 0, proxy_id=row[4])
             for row in rows
         ]
 
@@ -226,6 +199,85 @@ class StorageQueries:
             parameters={"since_s": max(0, since_ms // 1000)},
         )
         return [(str(pool), str(region)) for pool, region in rows]
+
+    def series(
+        self, choice: TierChoice, *, pool: str | None = None, region: str | None = None
+    ) -> dict[int, WindowTotals]:
+        """Step start (ms) -> totals per step of ``choice`` (:func:`.query_tiers.choose_tier`);
+        steps without data are absent."""
+        return query_series.scope_series(self._client, self._db, choice, pool=pool, region=region)
+
+    def proxy_series(
+        self,
+        choice: TierChoice,
+        proxy_ids: Sequence[str],
+        *,
+        pool: str | None = None,
+        region: str | None = None,
+    ) -> dict[str, dict[int, WindowTotals]]:
+        """Proxy id -> step start (ms) -> totals, from ``proxy_1m``."""
+        return query_series.proxy_series(
+            self._client, self._db, choice, proxy_ids, pool=pool, region=region
+        )
+
+    def top_proxies(
+        self,
+        start_ms: int,
+        end_ms: int,
+        *,
+        pool: str,
+        region: str | None = None,
+        order_by: OffenderOrder = "error_rate",
+        min_requests: int = 1,
+        limit: int = 10,
+    ) -> list[WindowTotals]:
+        """The worst proxies of a pool (and region) over the range, each with its totals."""
+        return query_series.top_proxies(
+            self._client,
+            self._db,
+            start_ms,
+            end_ms,
+            pool=pool,
+            region=region,
+            order_by=order_by,
+            min_requests=min_requests,
+            limit=limit,
+        )
+
+    def latest_windows(self, *, since_ms: int, settled_end_ms: int) -> list[WindowTotals]:
+        """Per (pool, region), its newest window complete by ``settled_end_ms``."""
+        return query_series.latest_windows(
+            self._client, self._db, since_ms=since_ms, settled_end_ms=settled_end_ms
+        )
+
+    def newest_data(
+        self, *, since_ms: int, pool: str | None = None, region: str | None = None
+    ) -> dict[tuple[str, str], int]:
+        """(pool, region) -> end (ms) of its newest stored window (settled or not)."""
+        return query_series.newest_data(
+            self._client, self._db, since_ms=since_ms, pool=pool, region=region
+        )
+
+    def active_alerts(self, where: AlertFilter, *, limit: int = 1_000) -> list[AlertRow]:
+        """Alerts firing now (newest state change ``firing``)."""
+        return query_alerts.active_alerts(self._client, self._db, where, limit=limit)
+
+    def alert_history(
+        self, where: AlertFilter, *, start_ms: int, end_ms: int, limit: int = 1_000
+    ) -> list[AlertRow]:
+        """Alert state changes whose incident overlaps the range, newest first."""
+        return query_alerts.alert_history(
+            self._client, self._db, where, start_ms=start_ms, end_ms=end_ms, limit=limit
+        )
+
+    @property
+    def client(self) -> StorageClient:
+        """The storage client (for writers sharing it, e.g. the rule audit)."""
+        return self._client
+
+    def ping(self) -> None:
+        """One trivial query: raises a StorageError when storage does not answer."""
+        self._client.rows("SELECT 1")
 
     def last_offsets(self, source: str) -> dict[int, int]:
         """Partition -> the last offset stored from ``source`` (seek to it + 1 on restart)."""
@@ -243,11 +295,11 @@ class StorageQueries:
         Pool x region windows first (``agg_10s``), then per-proxy windows (``proxy_1m``). Proxy
         sets are not stored (only their distinct count): see :class:`RestoredWindow`.
         """
-        parameters = {"since_s": max(0, _seconds_ceil(since_ms))}
+        parameters = {"since_s": max(0, seconds_ceil(since_ms))}
         since = "window_start >= toDateTime({since_s:UInt32}, 'UTC')"
         scope_rows = self._client.rows(
             f"""SELECT toUnixTimestamp(window_start) AS ws, window_s, pool, region, '',
-                       {_MEASURES}, uniqCombinedMerge(proxies)
+                       {MEASURES}, uniqCombinedMerge(proxies)
                 FROM {self._table(Resolution.WINDOW)}
                 WHERE {since}
                 GROUP BY ws, window_s, pool, region
@@ -256,7 +308,7 @@ class StorageQueries:
         )
         proxy_rows = self._client.rows(
             f"""SELECT toUnixTimestamp(window_start) AS ws, window_s, pool, region, proxy_id,
-                       {_MEASURES}, toUInt64(0)
+                       {MEASURES}, toUInt64(0)
                 FROM {self._db}.{PROXY_TABLE}
                 WHERE {since}
                 GROUP BY ws, window_s, pool, region, proxy_id
@@ -272,48 +324,6 @@ class StorageQueries:
                 )
             )
         return restored
-
-
-def _optional_float(value: Any) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return None if math.isnan(number) else number
-
-
-def _totals(
-    window_start_ms: int,
-    window_s: int,
-    pool: str,
-    region: str,
-    measures: Sequence[Any],
-    distinct_proxies: int,
-    *,
-    proxy_id: str | None = None,
-) -> WindowTotals:
-    (req, ok, outcomes, classes, buckets, lat_sum, lat_min, lat_max, b_in, b_out, att, late) = (
-        measures
-    )
-    return WindowTotals(
-        window_start_ms=int(window_start_ms),
-        window_s=int(window_s),
-        pool=pool,
-        region=region,
-        requests=int(req),
-        successes=int(ok),
-        outcomes={str(k): int(v) for k, v in outcomes.items()},
-        status_classes={str(k): int(v) for k, v in classes.items()},
-        latency_buckets={int(k): int(v) for k, v in buckets.items()},
-        latency_sum_ms=float(lat_sum),
-        latency_min_ms=finite_or_none(float(lat_min)),
-        latency_max_ms=finite_or_none(float(lat_max)),
-        bytes_in=int(b_in),
-        bytes_out=int(b_out),
-        attempts=int(att),
-        late_events=int(late),
-        distinct_proxies=int(distinct_proxies),
-        proxy_id=proxy_id,
-    )
 
 
 def _accumulator(measures: Sequence[Any]) -> Accumulator:

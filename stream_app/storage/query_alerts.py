@@ -1,0 +1,162 @@
+"""Alerts as readers see them: the ones firing now and the history of state changes.
+
+Reads ``alert_history`` (migration ``0010_alert_history``; written by
+:class:`stream_app.alerting.history.ClickHouseAlertHistory`): one row per delivered state change.
+An alert is *active* when the newest row of its fingerprint is ``firing``. Filters are server-side
+parameters; an empty filter matches everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from stream_app.storage.client import StorageClient
+
+__all__ = ["ALERT_TABLE", "AlertFilter", "AlertRow", "active_alerts", "alert_history"]
+
+ALERT_TABLE = "alert_history"
+
+_COLUMNS = (
+    "recorded_at",
+    "fingerprint",
+    "status",
+    "alertname",
+    "rule_id",
+    "severity",
+    "pool",
+    "region",
+    "proxy_id",
+    "labels",
+    "annotations",
+    "starts_at",
+    "ends_at",
+    "value",
+    "threshold",
+    "baseline",
+    "window_start",
+    "window_end",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFilter:
+    """Which alerts to read (None: any)."""
+
+    pool: str | None = None
+    region: str | None = None
+    rule_id: str | None = None
+    severity: str | None = None
+
+    def clauses(self) -> tuple[list[str], dict[str, Any]]:
+        clauses: list[str] = []
+        parameters: dict[str, Any] = {}
+        for column in ("pool", "region", "rule_id", "severity"):
+            value = getattr(self, column)
+            if value is not None:
+                clauses.append(f"{column} = {{{column}:String}}")
+                parameters[column] = value
+        return clauses, parameters
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    """One stored alert state change (times in epoch ms)."""
+
+    recorded_at_ms: int
+    fingerprint: str
+    status: str
+    alertname: str
+    rule_id: str
+    severity: str
+    pool: str
+    region: str
+    proxy_id: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at_ms: int
+    ends_at_ms: int | None
+    value: float | None
+    threshold: float | None
+    baseline: float | None
+    window_start_ms: int | None
+    window_end_ms: int | None
+
+
+def _ms(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)
+
+
+def _row(row: tuple[Any, ...]) -> AlertRow:
+    (rec, fp, status, name, rule, sev, pool, region, proxy, labels, annotations) = row[:11]
+    starts, ends, value, threshold, baseline, ws, we = row[11:]
+    return AlertRow(
+        recorded_at_ms=_ms(rec) or 0,
+        fingerprint=str(fp),
+        status=str(status),
+        alertname=str(name),
+        rule_id=str(rule),
+        severity=str(sev),
+        pool=str(pool),
+        region=str(region),
+        proxy_id=str(proxy),
+        labels={str(k): str(v) for k, v in labels.items()},
+        annotations={str(k): str(v) for k, v in annotations.items()},
+        starts_at_ms=_ms(starts) or 0,
+        ends_at_ms=_ms(ends),
+        value=value,
+        threshold=threshold,
+        baseline=baseline,
+        window_start_ms=_ms(ws),
+        window_end_ms=_ms(we),
+    )
+
+
+def active_alerts(
+    client: StorageClient, db: str, where: AlertFilter, *, limit: int = 1_000
+) -> list[AlertRow]:
+    """Alerts whose newest state change is ``firing``, newest first."""
+    clauses, parameters = where.clauses()
+    filters = " AND ".join(clauses) or "1"
+    rows = client.rows(
+        f"""SELECT {", ".join(_COLUMNS)} FROM (
+                SELECT * FROM {db}.{ALERT_TABLE}
+                ORDER BY fingerprint, recorded_at DESC, starts_at DESC, status DESC
+                LIMIT 1 BY fingerprint
+            )
+            WHERE status = 'firing' AND {filters}
+            ORDER BY starts_at DESC, fingerprint
+            LIMIT {{limit:UInt32}}""",  # noqa: S608
+        parameters={**parameters, "limit": limit},
+    )
+    return [_row(row) for row in rows]
+
+
+def alert_history(
+    client: StorageClient,
+    db: str,
+    where: AlertFilter,
+    *,
+    start_ms: int,
+    end_ms: int,
+    limit: int = 1_000,
+) -> list[AlertRow]:
+    """State changes of alerts whose incident overlaps ``[start_ms, end_ms]``, newest first."""
+    clauses, parameters = where.clauses()
+    clauses += [
+        "starts_at <= fromUnixTimestamp64Milli({end_ms:Int64}, 'UTC')",
+        "(ends_at IS NULL OR ends_at >= fromUnixTimestamp64Milli({start_ms:Int64}, 'UTC'))",
+    ]
+    rows = client.rows(
+        f"""SELECT {", ".join(_COLUMNS)} FROM {db}.{ALERT_TABLE}
+            WHERE {" AND ".join(clauses)}
+            ORDER BY starts_at DESC, recorded_at DESC, fingerprint, status
+            LIMIT {{limit:UInt32}}""",  # noqa: S608
+        parameters={**parameters, "start_ms": start_ms, "end_ms": end_ms, "limit": limit},
+    )
+    return [_row(row) for row in rows]

@@ -1,0 +1,198 @@
+"""Series, latest windows and top offenders: the reads behind REST v1 (and every other reader).
+
+Called through :class:`stream_app.storage.queries.StorageQueries`. Steps are epoch-aligned
+(``intDiv(window_start, step) * step``, as :class:`~.query_tiers.TierChoice` aligns them), and a
+step without stored rows is simply absent from the result: callers turn it into an explicit
+``null``, never 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from stream_app.storage.client import StorageClient
+from stream_app.storage.query_sql import MEASURE_COUNT, MEASURE_EXPRS, MEASURES, Filter, totals
+from stream_app.storage.query_tiers import TierChoice
+from stream_app.storage.results import WindowTotals
+from stream_app.storage.tables import PROXY_TABLE, RESOLUTION_TABLES, Resolution
+
+__all__ = [
+    "OffenderOrder",
+    "latest_windows",
+    "newest_data",
+    "proxy_series",
+    "scope_series",
+    "top_proxies",
+]
+
+OffenderOrder = Literal["error_rate", "latency_p95_ms"]
+
+_M = MEASURE_COUNT
+
+
+def _table(db: str, resolution: Resolution) -> str:
+    return f"{db}.{RESOLUTION_TABLES[resolution]}"
+
+
+def scope_series(
+    client: StorageClient,
+    db: str,
+    choice: TierChoice,
+    *,
+    pool: str | None = None,
+    region: str | None = None,
+) -> dict[int, WindowTotals]:
+    """Step start (ms) -> totals of the matching pools and regions in that step."""
+    where = Filter(choice.start_ms, choice.end_ms).equal("pool", pool).equal("region", region)
+    rows = client.rows(
+        f"""SELECT intDiv(toUnixTimestamp(window_start), {{step_s:UInt32}}) * {{step_s:UInt32}}
+                   AS step_start, {MEASURES}, uniqCombinedMerge(proxies)
+            FROM {_table(db, choice.resolution)}
+            WHERE {where.sql}
+            GROUP BY step_start
+            ORDER BY step_start""",  # noqa: S608
+        parameters={**where.parameters, "step_s": choice.step_s},
+    )
+    return {
+        int(row[0]) * 1000: totals(
+            int(row[0]) * 1000, choice.step_s, pool or "", region or "", row[1 : 1 + _M], row[-1]
+        )
+        for row in rows
+    }
+
+
+def proxy_series(
+    client: StorageClient,
+    db: str,
+    choice: TierChoice,
+    proxy_ids: Sequence[str],
+    *,
+    pool: str | None = None,
+    region: str | None = None,
+) -> dict[str, dict[int, WindowTotals]]:
+    """Proxy id -> step start (ms) -> totals, from ``proxy_1m`` (the step is at least 1 min)."""
+    if not proxy_ids:
+        return {}
+    where = (
+        Filter(choice.start_ms, choice.end_ms)
+        .equal("pool", pool)
+        .equal("region", region)
+        .within("proxy_id", proxy_ids)
+    )
+    rows = client.rows(
+        f"""SELECT proxy_id,
+                   intDiv(toUnixTimestamp(window_start), {{step_s:UInt32}}) * {{step_s:UInt32}}
+                   AS step_start, {MEASURES}
+            FROM {db}.{PROXY_TABLE}
+            WHERE {where.sql}
+            GROUP BY proxy_id, step_start
+            ORDER BY proxy_id, step_start""",  # noqa: S608
+        parameters={**where.parameters, "step_s": choice.step_s},
+    )
+    out: dict[str, dict[int, WindowTotals]] = {p: {} for p in proxy_ids}
+    for row in rows:
+        start_ms = int(row[1]) * 1000
+        out[str(row[0])][start_ms] = totals(
+            start_ms, choice.step_s, pool or "", region or "", row[2 : 2 + _M], 0, proxy_id=row[0]
+        )
+    return out
+
+
+def top_proxies(
+    client: StorageClient,
+    db: str,
+    start_ms: int,
+    end_ms: int,
+    *,
+    pool: str,
+    region: str | None = None,
+    order_by: OffenderOrder = "error_rate",
+    min_requests: int = 1,
+    limit: int = 10,
+) -> list[WindowTotals]:
+    """The ``limit`` proxies of a pool (and region) with the worst ``order_by`` over the range.
+
+    Proxies with fewer than ``min_requests`` requests are left out (a proxy that failed its only
+    request is not the worst offender). Ties go to the busier proxy, then the id.
+    """
+    where = Filter(start_ms, end_ms).equal("pool", pool).equal("region", region)
+    score = (
+        "(req - ok) / req" if order_by == "error_rate" else "pwm_quantile(0.95, buckets)"
+    )  # fixed fragments only
+    rows = client.rows(
+        f"""SELECT proxy_id, p, r, {score} AS score, req, ok, outcomes, classes, buckets,
+                   lat_sum, lat_min, lat_max, b_in, b_out, att, late
+            FROM (
+                SELECT proxy_id, any(pool) AS p, any(region) AS r,
+                       sum(requests) AS req, sum(successes) AS ok,
+                       sumMap(outcomes) AS outcomes, sumMap(status_classes) AS classes,
+                       sumMap(latency_buckets) AS buckets, sum(latency_sum_ms) AS lat_sum,
+                       min(latency_min_ms) AS lat_min, max(latency_max_ms) AS lat_max,
+                       sum(bytes_in) AS b_in, sum(bytes_out) AS b_out, sum(attempts) AS att,
+                       sum(late_events) AS late
+                FROM {db}.{PROXY_TABLE}
+                WHERE {where.sql}
+                GROUP BY proxy_id
+                HAVING req >= {{min_requests:UInt64}}
+            )
+            ORDER BY score DESC NULLS LAST, req DESC, proxy_id
+            LIMIT {{limit:UInt32}}""",  # noqa: S608
+        parameters={**where.parameters, "min_requests": min_requests, "limit": limit},
+    )
+    span_s = max(1, -(-(end_ms - start_ms) // 1000))
+    return [
+        totals(start_ms, span_s, str(row[1]), str(row[2]), row[4 : 4 + _M], 0, proxy_id=row[0])
+        for row in rows
+    ]
+
+
+def latest_windows(
+    client: StorageClient,
+    db: str,
+    *,
+    since_ms: int,
+    settled_end_ms: int,
+) -> list[WindowTotals]:
+    """Per (pool, region), its newest window ending by ``settled_end_ms`` (and starting at or
+    after ``since_ms``), all partial sums merged; ordered by pool, region."""
+    where = Filter(since_ms, settled_end_ms)
+    rows = client.rows(
+        f"""SELECT ws, wsz, pool, region, {", ".join(f"m{i}" for i in range(_M))}, px
+            FROM (
+                SELECT toUnixTimestamp(window_start) AS ws, window_s AS wsz, pool, region,
+                       {", ".join(f"{m} AS m{i}" for i, m in enumerate(MEASURE_EXPRS))},
+                       uniqCombinedMerge(proxies) AS px
+                FROM {_table(db, Resolution.WINDOW)}
+                WHERE {where.sql}
+                  AND toUnixTimestamp(window_start) + window_s <= {{settled_s:UInt32}}
+                GROUP BY ws, wsz, pool, region
+            )
+            ORDER BY pool, region, ws DESC
+            LIMIT 1 BY pool, region""",  # noqa: S608
+        parameters={**where.parameters, "settled_s": max(0, settled_end_ms // 1000)},
+    )
+    return [
+        totals(int(row[0]) * 1000, int(row[1]), row[2], row[3], row[4 : 4 + _M], row[-1])
+        for row in rows
+    ]
+
+
+def newest_data(
+    client: StorageClient,
+    db: str,
+    *,
+    since_ms: int,
+    pool: str | None = None,
+    region: str | None = None,
+) -> dict[tuple[str, str], int]:
+    """(pool, region) -> end (ms) of its newest stored window, settled or not."""
+    where = Filter(since_ms, 2**32 * 1000 - 1).equal("pool", pool).equal("region", region)
+    rows = client.rows(
+        f"""SELECT pool, region, max(toUnixTimestamp(window_start) + window_s)
+            FROM {_table(db, Resolution.WINDOW)}
+            WHERE {where.sql}
+            GROUP BY pool, region""",  # noqa: S608
+        parameters=where.parameters,
+    )
+    return {(str(p), str(r)): int(end_s) * 1000 for p, r, end_s in rows}

@@ -1,0 +1,313 @@
+"""Read views: what every reader shows (REST v1 returns them as they are; the Grafana
+datasource, exports and the dashboard read the same), built from :class:`StorageQueries`.
+
+- :func:`summary_view`: the latest closed window per pool x region with its freshness (age of the
+  newest stored data, a stale flag) and a status (``ok``, ``alerting``, ``stale``, ``no_data``).
+- :func:`series_view`: one metric of one scope over a range, at the tier and step of
+  :func:`~.query_tiers.choose_tier`; a step without data is ``null``, never 0.
+- :func:`offenders_view`: the worst proxies of a scope by error rate or p95 latency, each with
+  its series.
+
+Synchronous (storage calls block): call from a thread in asyncio code.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from schemas.events import Outcome
+from stream_app.storage.queries import StorageQueries
+from stream_app.storage.query_alerts import AlertFilter
+from stream_app.storage.query_metrics import SeriesMetric, metric_value, totals_metrics
+from stream_app.storage.query_series import OffenderOrder
+from stream_app.storage.query_tiers import Retention, TierChoice, choose_tier
+from stream_app.storage.results import WindowTotals
+from stream_app.storage.tables import PROXY_TABLE, RESOLUTION_TABLES
+
+__all__ = [
+    "Freshness",
+    "OffenderView",
+    "OffendersView",
+    "ScopeSummary",
+    "SeriesView",
+    "SummaryView",
+    "offenders_view",
+    "series_view",
+    "summary_view",
+]
+
+Point = tuple[int, float | None]
+
+
+class LatencyMs(BaseModel):
+    """Latency percentiles (ms) of the merged histogram (within 1%); null without requests."""
+
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
+
+
+class Metrics(BaseModel):
+    """Every metric of one group of requests; rates are fractions, null without requests."""
+
+    requests: int
+    successes: int
+    success_rate: float | None
+    error_rate: float | None
+    error_rate_by_outcome: dict[str, float | None]
+    status_5xx_rate: float | None
+    latency_ms: LatencyMs
+    throughput_rps: float | None
+    bytes_in: int
+    bytes_out: int
+    distinct_proxies: int = Field(description="Estimate (about 1% error); 0 for proxy rows")
+    late_events: int
+
+    @classmethod
+    def of(cls, totals: WindowTotals, span_s: float) -> Metrics:
+        return cls.model_validate(totals_metrics(totals, span_s=span_s))
+
+
+class Freshness(BaseModel):
+    """How current the data is: end of the newest stored window and its age."""
+
+    newest_data_end_ms: int | None
+    age_s: float | None
+    stale: bool
+
+
+class ScopeSummary(BaseModel):
+    pool: str
+    region: str
+    status: str = Field(description="ok | alerting | stale | no_data")
+    window_start_ms: int | None
+    window_end_ms: int | None
+    freshness: Freshness
+    active_alerts: int
+    metrics: Metrics | None
+
+
+class SummaryView(BaseModel):
+    generated_at_ms: int
+    settled_end_ms: int = Field(description="Windows ending by then count as closed")
+    staleness_s: float
+    scopes: list[ScopeSummary]
+
+
+class SeriesView(BaseModel):
+    metric: SeriesMetric
+    outcome: Outcome | None
+    pool: str | None
+    region: str | None
+    tier: str = Field(description="The rollup tier read: 10s, 1m, 1h or 1d")
+    table: str
+    step_s: int
+    start_ms: int
+    end_ms: int
+    points: list[Point] = Field(description="[step start ms, value or null (no data)]")
+    freshness: Freshness
+
+
+class OffenderView(BaseModel):
+    proxy_id: str
+    pool: str
+    region: str
+    metrics: Metrics
+    series: list[Point]
+
+
+class OffendersView(BaseModel):
+    pool: str
+    region: str | None
+    order_by: str
+    start_ms: int
+    end_ms: int
+    table: str
+    step_s: int
+    proxies: list[OffenderView]
+
+
+def _freshness(newest_end_ms: int | None, now_ms: int, staleness_s: float) -> Freshness:
+    if newest_end_ms is None:
+        return Freshness(newest_data_end_ms=None, age_s=None, stale=True)
+    age_s = max(0.0, (now_ms - newest_end_ms) / 1000)
+    return Freshness(newest_data_end_ms=newest_end_ms, age_s=age_s, stale=age_s > staleness_s)
+
+
+def summary_view(
+    queries: StorageQueries,
+    *,
+    now_ms: int,
+    window_s: int,
+    settle_ms: int,
+    staleness_s: float,
+    pool: str | None = None,
+    region: str | None = None,
+) -> SummaryView:
+    """The latest closed window of every (pool, region) known in the last day."""
+    window_ms = window_s * 1000
+    settled_end_ms = (now_ms - settle_ms) // window_ms * window_ms
+    since_ms = now_ms - int(max(staleness_s, window_s) * 1000) - settle_ms
+    known = set(queries.pools_regions(now_ms - 86_400_000))
+    latest = {(t.pool, t.region): t for t in queries.latest_windows(
+        since_ms=since_ms, settled_end_ms=settled_end_ms
+    )}  # fmt: skip
+    newest = queries.newest_data(since_ms=now_ms - 86_400_000)
+    alerts: dict[tuple[str, str], int] = {}
+    for alert in queries.active_alerts(AlertFilter(pool=pool, region=region)):
+        key = (alert.pool, alert.region)
+        alerts[key] = alerts.get(key, 0) + 1
+    scopes: list[ScopeSummary] = []
+    for key in sorted(known | latest.keys() | newest.keys()):
+        if (pool is not None and key[0] != pool) or (region is not None and key[1] != region):
+            continue
+        totals = latest.get(key)
+        freshness = _freshness(newest.get(key), now_ms, staleness_s)
+        firing = alerts.get(key, 0)
+        if totals is None:
+            status = "no_data"
+        elif freshness.stale:
+            status = "stale"
+        elif firing:
+            status = "alerting"
+        else:
+            status = "ok"
+        scopes.append(
+            ScopeSummary(
+                pool=key[0],
+                region=key[1],
+                status=status,
+                window_start_ms=None if totals is None else totals.window_start_ms,
+                window_end_ms=None
+                if totals is None
+                else totals.window_start_ms + totals.window_s * 1000,
+                freshness=freshness,
+                active_alerts=firing,
+                metrics=None if totals is None else Metrics.of(totals, totals.window_s),
+            )
+        )
+    return SummaryView(
+        generated_at_ms=now_ms,
+        settled_end_ms=settled_end_ms,
+        staleness_s=staleness_s,
+        scopes=scopes,
+    )
+
+
+def _points(
+    choice: TierChoice,
+    by_step: dict[int, WindowTotals],
+    metric: SeriesMetric,
+    outcome: Outcome | None,
+) -> list[Point]:
+    return [
+        (
+            step_ms,
+            metric_value(by_step.get(step_ms), metric, span_s=choice.step_s, outcome=outcome),
+        )
+        for step_ms in choice.steps_ms()
+    ]
+
+
+def series_view(
+    queries: StorageQueries,
+    metric: SeriesMetric,
+    *,
+    start_ms: int,
+    end_ms: int,
+    now_ms: int,
+    retention: Retention,
+    staleness_s: float,
+    window_s: int = 10,
+    pool: str | None = None,
+    region: str | None = None,
+    outcome: Outcome | None = None,
+    min_step_s: int = 0,
+    max_points: int = 1_500,
+) -> SeriesView:
+    """``metric`` of (pool, region) (all when None) over ``[start_ms, end_ms)``."""
+    if (metric is SeriesMetric.OUTCOME_RATE) != (outcome is not None):
+        raise ValueError("outcome is needed with outcome_rate, and only there")
+    choice = choose_tier(
+        start_ms,
+        end_ms,
+        now_ms=now_ms,
+        retention=retention,
+        max_points=max_points,
+        min_step_s=min_step_s,
+        window_s=window_s,
+    )
+    by_step = queries.series(choice, pool=pool, region=region)
+    newest = queries.newest_data(since_ms=now_ms - 86_400_000, pool=pool, region=region)
+    newest_end = max(newest.values(), default=None)
+    return SeriesView(
+        metric=metric,
+        outcome=outcome,
+        pool=pool,
+        region=region,
+        tier=choice.resolution.value,
+        table=RESOLUTION_TABLES[choice.resolution],
+        step_s=choice.step_s,
+        start_ms=choice.start_ms,
+        end_ms=choice.end_ms,
+        points=_points(choice, by_step, metric, outcome),
+        freshness=_freshness(newest_end, now_ms, staleness_s),
+    )
+
+
+def offenders_view(
+    queries: StorageQueries,
+    *,
+    pool: str,
+    region: str | None,
+    order_by: OffenderOrder,
+    start_ms: int,
+    end_ms: int,
+    now_ms: int,
+    retention: Retention,
+    limit: int = 10,
+    min_requests: int = 10,
+    max_points: int = 1_500,
+) -> OffendersView:
+    """The ``limit`` worst proxies and their series (all series together stay under
+    ``max_points``; the step is at least the 1 min of ``proxy_1m``)."""
+    worst = queries.top_proxies(
+        start_ms,
+        end_ms,
+        pool=pool,
+        region=region,
+        order_by=order_by,
+        min_requests=min_requests,
+        limit=limit,
+    )
+    per_proxy = max(2, max_points // max(1, len(worst)))
+    choice = choose_tier(
+        start_ms, end_ms, now_ms=now_ms, retention=retention, max_points=per_proxy, min_step_s=60
+    )
+    ids = [t.proxy_id for t in worst if t.proxy_id is not None]
+    series = queries.proxy_series(choice, ids, pool=pool, region=region)
+    metric = SeriesMetric.ERROR_RATE if order_by == "error_rate" else SeriesMetric.LATENCY_P95_MS
+    span_s = max(1.0, (end_ms - start_ms) / 1000)
+    proxies: list[OffenderView] = []
+    for totals in worst:
+        proxy_id = totals.proxy_id or ""
+        proxies.append(
+            OffenderView(
+                proxy_id=proxy_id,
+                pool=totals.pool,
+                region=totals.region,
+                metrics=Metrics.of(totals, span_s),
+                series=_points(choice, series.get(proxy_id, {}), metric, None),
+            )
+        )
+    return OffendersView(
+        pool=pool,
+        region=region,
+        order_by=order_by,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        table=PROXY_TABLE,
+        step_s=choice.step_s,
+        proxies=proxies,
+    )
