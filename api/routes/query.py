@@ -24,6 +24,7 @@ from api.routes.params import (
     now_ms,
     time_range,
 )
+from api.routes.rules import current_rules
 from api.settings import ApiSettings
 from schemas.events import LABEL_PATTERN, Outcome
 from stream_app.storage.errors import StorageError
@@ -146,6 +147,7 @@ async def summary(request: Request, pool: Pool = None, region: Region = None) ->
             staleness_s=settings.staleness_s,
             pool=pool,
             region=region,
+            rules=current_rules(request),
         )
     )
 

@@ -38,7 +38,7 @@ from stream_app.alerting.rule_changes import rules_by_id
 from stream_app.alerting.rules_watcher import load_rules_file
 from stream_app.storage.queries import StorageQueries
 
-__all__ = ["router"]
+__all__ = ["current_rules", "router"]
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
 
@@ -76,6 +76,30 @@ def _lock(request: Request) -> asyncio.Lock:
     if lock is None:
         lock = request.app.state.rules_lock = asyncio.Lock()
     return lock
+
+
+def current_rules(request: Request) -> RuleSet | None:
+    """The rules of the rules file as valid now (None without a file or while it is invalid);
+    parsed again only when the file changed. Blocking: call from a thread."""
+    path: Path | None = request.app.state.rules_path
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    cached: tuple[tuple[int, int, int], RuleSet | None] | None = getattr(
+        request.app.state, "rules_cache", None
+    )
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        rule_set: RuleSet | None = load_rules_file(path)
+    except RulesFileError:
+        rule_set = None
+    request.app.state.rules_cache = (stamp, rule_set)
+    return rule_set
 
 
 def _read(path: Path) -> RulesView:

@@ -21,10 +21,11 @@ from typing import Any
 
 from stream_app.core.accumulator import Accumulator
 from stream_app.core.contributions import ScopeKey
-from stream_app.storage import query_alerts, query_series
+from stream_app.storage import query_alerts, query_baselines, query_series
 from stream_app.storage.client import StorageClient, get_client
 from stream_app.storage.engines import quote_identifier
 from stream_app.storage.query_alerts import AlertFilter, AlertRow
+from stream_app.storage.query_baselines import SavedBaselines
 from stream_app.storage.query_series import OffenderOrder
 from stream_app.storage.query_sql import MEASURES, Filter, optional_float, seconds_ceil, totals
 from stream_app.storage.query_tiers import TierChoice
@@ -269,6 +270,10 @@ class StorageQueries:
         return query_alerts.alert_history(
             self._client, self._db, where, start_ms=start_ms, end_ms=end_ms, limit=limit
         )
+
+    def saved_baselines(self) -> SavedBaselines:
+        """(rule id, scope key) -> the newest baseline the rule engines saved."""
+        return query_baselines.saved_baselines(self._client, self._db)
 
     @property
     def client(self) -> StorageClient:

@@ -16,8 +16,14 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from schemas.events import Outcome
+from schemas.rules import BaselineRule, RuleSet
+from stream_app.alerting.window_reader import totals_to_aggregate
+from stream_app.core.rules.baselines import baseline_from_dict
+from stream_app.core.rules.metrics import metric_value as rule_metric_value
+from stream_app.core.rules.scopes import ScopeRef, Totals
 from stream_app.storage.queries import StorageQueries
 from stream_app.storage.query_alerts import AlertFilter
+from stream_app.storage.query_baselines import SavedBaselines
 from stream_app.storage.query_metrics import SeriesMetric, metric_value, totals_metrics
 from stream_app.storage.query_series import OffenderOrder
 from stream_app.storage.query_tiers import Retention, TierChoice, choose_tier
@@ -25,6 +31,7 @@ from stream_app.storage.results import WindowTotals
 from stream_app.storage.tables import PROXY_TABLE, RESOLUTION_TABLES
 
 __all__ = [
+    "BaselineDeviation",
     "Freshness",
     "OffenderView",
     "OffendersView",
@@ -77,6 +84,18 @@ class Freshness(BaseModel):
     stale: bool
 
 
+class BaselineDeviation(BaseModel):
+    """The latest window of a scope against the baseline a baseline rule learnt for it."""
+
+    rule_id: str
+    metric: str
+    value: float | None = Field(description="The rule's metric in the window (null: no data)")
+    baseline: float | None = Field(description="The learnt mean (null: not learnt yet)")
+    sigma: float | None = Field(description="Distance from the mean in standard deviations")
+    breach: bool = Field(description="Beyond k_sigma and min_abs_change in the rule's direction")
+    state: str = Field(description="judged | warming_up | not_learnt | no_data")
+
+
 class ScopeSummary(BaseModel):
     pool: str
     region: str
@@ -86,6 +105,9 @@ class ScopeSummary(BaseModel):
     freshness: Freshness
     active_alerts: int
     metrics: Metrics | None
+    baselines: list[BaselineDeviation] = Field(
+        default_factory=list, description="One per baseline rule covering the scope"
+    )
 
 
 class SummaryView(BaseModel):
@@ -135,6 +157,42 @@ def _freshness(newest_end_ms: int | None, now_ms: int, staleness_s: float) -> Fr
     return Freshness(newest_data_end_ms=newest_end_ms, age_s=age_s, stale=age_s > staleness_s)
 
 
+def _deviations(
+    rules: RuleSet, saved: SavedBaselines, totals: WindowTotals
+) -> list[BaselineDeviation]:
+    pool, region = totals.pool, totals.region
+    out: list[BaselineDeviation] = []
+    engine_totals = Totals(totals_to_aggregate(totals), totals.window_s)
+    for rule in rules.rules:
+        if not isinstance(rule, BaselineRule) or not rule.enabled:
+            continue
+        if rule.level != "pool_region" or not rule.selector.matches(pool, region):
+            continue
+        value = rule_metric_value(engine_totals, rule.metric, rule.outcome)
+        data = saved.get((rule.id, ScopeRef("pool_region", pool, region).key()))
+        verdict = None
+        state = "no_data" if value is None else "not_learnt" if data is None else "warming_up"
+        if value is not None and data is not None:
+            try:
+                verdict = baseline_from_dict(data).judge(
+                    value, totals.window_start_ms, rule.baseline
+                )
+            except ValueError:
+                state = "not_learnt"
+        out.append(
+            BaselineDeviation(
+                rule_id=rule.id,
+                metric=rule.metric.value,
+                value=value,
+                baseline=None if verdict is None else verdict.mean,
+                sigma=None if verdict is None else verdict.sigma,
+                breach=verdict is not None and verdict.breach,
+                state=state if verdict is None else "judged",
+            )
+        )
+    return out
+
+
 def summary_view(
     queries: StorageQueries,
     *,
@@ -144,8 +202,10 @@ def summary_view(
     staleness_s: float,
     pool: str | None = None,
     region: str | None = None,
+    rules: RuleSet | None = None,
 ) -> SummaryView:
-    """The latest closed window of every (pool, region) known in the last day."""
+    """The latest closed window of every (pool, region) known in the last day; with ``rules``,
+    each scope's deviation from the baselines its baseline rules learnt."""
     window_ms = window_s * 1000
     settled_end_ms = (now_ms - settle_ms) // window_ms * window_ms
     since_ms = now_ms - int(max(staleness_s, window_s) * 1000) - settle_ms
@@ -154,6 +214,8 @@ def summary_view(
         since_ms=since_ms, settled_end_ms=settled_end_ms
     )}  # fmt: skip
     newest = queries.newest_data(since_ms=now_ms - 86_400_000)
+    covered = rules is not None and any(isinstance(r, BaselineRule) for r in rules.rules)
+    saved = queries.saved_baselines() if covered else {}
     alerts: dict[tuple[str, str], int] = {}
     for alert in queries.active_alerts(AlertFilter(pool=pool, region=region)):
         key = (alert.pool, alert.region)
@@ -185,6 +247,9 @@ def summary_view(
                 freshness=freshness,
                 active_alerts=firing,
                 metrics=None if totals is None else Metrics.of(totals, totals.window_s),
+                baselines=[]
+                if totals is None or rules is None
+                else _deviations(rules, saved, totals),
             )
         )
     return SummaryView(

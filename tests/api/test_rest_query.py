@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from schemas.events import Outcome
+from stream_app.alerting.engine_state import EngineStateStore
 from stream_app.storage.client import StorageClient
 from stream_app.storage.settings import StorageSettings
 from tests.api.rest_support import (
@@ -226,3 +228,50 @@ async def test_storage_failure_is_a_503_without_engine_text(api_storage: Storage
     assert response.headers["content-type"] == "application/problem+json"
     assert "api_missing_db" not in response.text
     assert "UNKNOWN_DATABASE" not in response.text.upper()
+
+
+BASELINE_RULES = """\
+version: 1
+rules:
+  - id: mobile-errors-baseline
+    name: MobileErrorsBaseline
+    kind: baseline
+    metric: error_rate
+    selector: {pool: mobile}
+    baseline: {method: ewma, k_sigma: 3, min_abs_change: 0.01, warmup_windows: 10}
+"""
+
+
+async def test_summary_shows_the_deviation_from_a_learnt_baseline(
+    api_storage: Storage, history: History, tmp_path: Path
+) -> None:
+    settings, storage_client = api_storage
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(BASELINE_RULES)
+    learnt = {"method": "ewma", "mean": 0.02, "var": 0.0001, "n": 500}
+    EngineStateStore(storage_client, settings.database).save(
+        "demo-scope-rules",
+        NOW_MS,
+        {
+            "baselines": [
+                {
+                    "rule_id": "mobile-errors-baseline",
+                    "scope": "pool_region|mobile|eu-west|",
+                    "data": learnt,
+                }
+            ]
+        },
+    )
+    async with client(build_app(api_storage, NOW_MS, rules_path=rules)) as http:
+        body = (await http.get("/api/v1/summary")).json()
+    scopes = {(s["pool"], s["region"]): s for s in body["scopes"]}
+    judged = scopes[("mobile", "eu-west")]
+    [deviation] = judged["baselines"]
+    error_rate = judged["metrics"]["error_rate"]
+    assert deviation["state"] == "judged"
+    assert deviation["value"] == pytest.approx(error_rate)
+    assert deviation["baseline"] == pytest.approx(0.02)
+    assert deviation["sigma"] == pytest.approx(abs(error_rate - 0.02) / 0.01)
+    assert deviation["breach"] is (error_rate - 0.02 > 0.03)
+    assert scopes[("mobile", "us-east")]["baselines"] == []  # no closed window lately
+    assert scopes[("residential", "eu-west")]["baselines"] == []  # not covered by the rule
