@@ -252,11 +252,21 @@ class StorageQueries:
         )
 
     def newest_data(
-        self, *, since_ms: int, pool: str | None = None, region: str | None = None
+        self,
+        *,
+        since_ms: int,
+        pool: str | None = None,
+        region: str | None = None,
+        resolution: Resolution = Resolution.WINDOW,
     ) -> dict[tuple[str, str], int]:
-        """(pool, region) -> end (ms) of its newest stored window (settled or not)."""
+        """(pool, region) -> end (ms) of its newest stored row (settled or not)."""
         return query_series.newest_data(
-            self._client, self._db, since_ms=since_ms, pool=pool, region=region
+            self._client,
+            self._db,
+            since_ms=since_ms,
+            pool=pool,
+            region=region,
+            resolution=resolution,
         )
 
     def active_alerts(self, where: AlertFilter, *, limit: int = 1_000) -> list[AlertRow]:

@@ -185,12 +185,13 @@ def newest_data(
     since_ms: int,
     pool: str | None = None,
     region: str | None = None,
+    resolution: Resolution = Resolution.WINDOW,
 ) -> dict[tuple[str, str], int]:
-    """(pool, region) -> end (ms) of its newest stored window, settled or not."""
+    """(pool, region) -> end (ms) of its newest stored row at ``resolution``, settled or not."""
     where = Filter(since_ms, 2**32 * 1000 - 1).equal("pool", pool).equal("region", region)
     rows = client.rows(
         f"""SELECT pool, region, max(toUnixTimestamp(window_start) + window_s)
-            FROM {_table(db, Resolution.WINDOW)}
+            FROM {_table(db, resolution)}
             WHERE {where.sql}
             GROUP BY pool, region""",  # noqa: S608
         parameters=where.parameters,

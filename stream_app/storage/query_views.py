@@ -28,7 +28,7 @@ from stream_app.storage.query_metrics import SeriesMetric, metric_value, totals_
 from stream_app.storage.query_series import OffenderOrder
 from stream_app.storage.query_tiers import Retention, TierChoice, choose_tier
 from stream_app.storage.results import WindowTotals
-from stream_app.storage.tables import PROXY_TABLE, RESOLUTION_TABLES
+from stream_app.storage.tables import PROXY_TABLE, RESOLUTION_TABLES, Resolution
 
 __all__ = [
     "BaselineDeviation",
@@ -150,6 +150,28 @@ class OffendersView(BaseModel):
     proxies: list[OffenderView]
 
 
+_RECENT_MS = 3_600_000
+_DAY_MS = 86_400_000
+
+
+def newest_data(
+    queries: StorageQueries,
+    now_ms: int,
+    *,
+    pool: str | None = None,
+    region: str | None = None,
+) -> dict[tuple[str, str], int]:
+    """(pool, region) -> end of its newest data within a day: to the window from the last hour
+    of ``agg_10s``, to the minute (``agg_1m``) for scopes silent longer (a cheap scan)."""
+    newest = queries.newest_data(since_ms=now_ms - _RECENT_MS, pool=pool, region=region)
+    older = queries.newest_data(
+        since_ms=now_ms - _DAY_MS, pool=pool, region=region, resolution=Resolution.MINUTE
+    )
+    for key, end_ms in older.items():
+        newest.setdefault(key, end_ms)
+    return newest
+
+
 def _freshness(newest_end_ms: int | None, now_ms: int, staleness_s: float) -> Freshness:
     if newest_end_ms is None:
         return Freshness(newest_data_end_ms=None, age_s=None, stale=True)
@@ -213,7 +235,7 @@ def summary_view(
     latest = {(t.pool, t.region): t for t in queries.latest_windows(
         since_ms=since_ms, settled_end_ms=settled_end_ms
     )}  # fmt: skip
-    newest = queries.newest_data(since_ms=now_ms - 86_400_000)
+    newest = newest_data(queries, now_ms)
     covered = rules is not None and any(isinstance(r, BaselineRule) for r in rules.rules)
     saved = queries.saved_baselines() if covered else {}
     alerts: dict[tuple[str, str], int] = {}
@@ -304,7 +326,7 @@ def series_view(
         window_s=window_s,
     )
     by_step = queries.series(choice, pool=pool, region=region)
-    newest = queries.newest_data(since_ms=now_ms - 86_400_000, pool=pool, region=region)
+    newest = newest_data(queries, now_ms, pool=pool, region=region)
     newest_end = max(newest.values(), default=None)
     return SeriesView(
         metric=metric,

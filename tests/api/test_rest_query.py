@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from schemas.events import Outcome
@@ -13,6 +14,7 @@ from stream_app.alerting.engine_state import EngineStateStore
 from stream_app.storage.client import StorageClient
 from stream_app.storage.settings import StorageSettings
 from tests.api.rest_support import (
+    MINUTE_MS,
     WINDOW_MS,
     History,
     build_app,
@@ -138,6 +140,8 @@ async def test_the_tier_follows_range_and_retention(
 async def test_summary_shows_the_latest_closed_window_with_freshness(
     api_storage: Storage, history: History
 ) -> None:
+    silent_since = NOW_MS - 3 * 3_600_000 + 25_000  # silent for hours: read to the minute
+    write(api_storage, [msgspec.structs.replace(history.events[0], pool="isp", ts_ms=silent_since)])
     async with client(build_app(api_storage, NOW_MS)) as http:
         response = await http.get("/api/v1/summary")
     assert response.status_code == 200
@@ -145,6 +149,12 @@ async def test_summary_shows_the_latest_closed_window_with_freshness(
     settled_end = (NOW_MS - 7_000) // WINDOW_MS * WINDOW_MS
     assert body["settled_end_ms"] == settled_end
     scopes = {(s["pool"], s["region"]): s for s in body["scopes"]}
+    isp = scopes.pop(("isp", history.events[0].region))
+    assert isp["status"] == "no_data"
+    assert isp["metrics"] is None
+    minute_end = silent_since // MINUTE_MS * MINUTE_MS + MINUTE_MS
+    assert isp["freshness"]["newest_data_end_ms"] == minute_end
+    assert isp["freshness"]["stale"] is True
     assert set(scopes) == {
         (p, r) for p in ("residential", "mobile") for r in ("eu-west", "us-east")
     }
