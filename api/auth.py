@@ -28,7 +28,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
@@ -189,13 +189,14 @@ def authenticator_of(request: Request) -> Authenticator:
     return auth
 
 
-def require_role(role: Role) -> Callable[..., Caller]:
+def require_role(role: Role) -> Callable[..., Awaitable[Caller]]:
     """A dependency admitting callers that hold ``role``; it returns the :class:`Caller`.
 
-    A malformed ``Authorization`` header (not ``Bearer <token>``) counts as no token.
+    A malformed ``Authorization`` header (not ``Bearer <token>``) counts as no token. It runs
+    on the event loop (a few hashes, no I/O), not in the thread pool.
     """
 
-    def dependency(
+    async def dependency(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Caller:

@@ -3,7 +3,8 @@
 Environment variables use the ``PWM_API_`` prefix (``PWM_API_PORT``, ``PWM_API_WINDOW_S`` ...);
 storage comes from :class:`stream_app.storage.settings.StorageSettings` (``PWM_STORAGE_*``).
 Nothing reads the environment at import time: build :class:`ApiSettings` in the command's
-start-up and pass it to :func:`api.app.create_app`.
+start-up and pass it to :func:`api.app.create_app`. Tokens are ``SecretStr``: never printed,
+logged or echoed (``PWM_API_TOKENS`` is JSON, see docs/api.md).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class ApiToken(BaseModel):
 
 
 class ApiSettings(BaseSettings):
-    """Where the API listens and how it turns stored windows into /metrics gauges."""
+    """Where the API listens, who may call it (tokens) and how it reads the stored windows."""
 
     model_config = SettingsConfigDict(env_prefix="PWM_API_", extra="ignore", frozen=True)
 
