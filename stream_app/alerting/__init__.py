@@ -8,8 +8,8 @@
   rule-change audit). Retries: :mod:`.backoff`; dead letter: :mod:`.dead_letter`.
 - :mod:`.rules_watcher`: hot reload of the YAML rules file, audited (:mod:`.rule_changes`).
 - :mod:`.placement`: per-scope rules in the worker owning the scope, fleet-wide rules once per
-  window from ClickHouse under one leader (:mod:`.kafka_leader`), state handed over on failover
-  (:mod:`.engine_state`).
+  window from ClickHouse under one leader (:class:`~.placement.LeaderGate`), state handed over
+  on failover (:mod:`.engine_state`).
 - :mod:`.prometheus_rules`: threshold rules rendered as Prometheus alerting rules.
 - :mod:`.settings` (:class:`~.settings.AlertingSettings`) and :mod:`.service` (wiring);
   :mod:`.metrics` (``pwm_alert_*``, ``pwm_rules_*``).

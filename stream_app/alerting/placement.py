@@ -7,8 +7,8 @@
   from ClickHouse, where every worker's partial sums meet. It waits until a window's end +
   grace + ``evaluation_delay_ms`` (the last flushes have landed), reads that window's pool x
   region totals and feeds them to an engine restricted to those levels. Only the leader
-  evaluates (:class:`LeaderGate`): a Faust leader timer or :class:`~.kafka_leader.KafkaLeader`
-  in distributed mode, :class:`AlwaysLeader` in the embedded service (one process).
+  evaluates (:class:`LeaderGate`): the worker holding partition 0 of the requests topic in
+  distributed mode, :class:`AlwaysLeader` in the embedded service (one process).
 
 Neither runner ever blocks window processing: engine output goes to
 :meth:`~.dispatcher.AlertDispatcher.publish` (``put_nowait``). Only state changes

@@ -1,8 +1,8 @@
 """Alert rules inside the stream workers: one engine per partition, fleet rules on one leader.
 
-Placement (DESIGN.md, alerting): per-scope rules (proxy, pool x region, pool) evaluate as the
+Placement (docs/alerting.md): per-scope rules (proxy, pool x region, pool) evaluate as the
 owning worker closes windows; region and fleet rules evaluate once per window from ClickHouse on
-the one worker that holds the leadership (:class:`~stream_app.alerting.kafka_leader.KafkaLeader`).
+the one worker that holds partition 0 (:class:`~stream_app.worker.service.PartitionLeader`).
 
 - **One engine per partition.** A pool lives in one partition (producers key envelopes by pool),
   and each partition's aggregator closes its windows at its own watermark. So each held partition

@@ -1,4 +1,4 @@
-"""The ``<prefix>.alerts`` topic on a real Kafka broker, and leader election through Kafka."""
+"""The ``<prefix>.alerts`` topic on a real Kafka broker."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from schemas.alerts import AlertEvent, AlertStatus
 from stream_app.alerting.backoff import RetryPolicy
 from stream_app.alerting.dispatcher import AlertDispatcher
 from stream_app.alerting.errors import SinkUnavailable
-from stream_app.alerting.kafka_leader import KafkaLeader
 from stream_app.alerting.kafka_sink import KafkaAlertSink, alerts_topic
 from stream_app.alerting.metrics import AlertingMetrics
 from tests.support.kafka import TopicFactory
@@ -95,43 +94,3 @@ async def test_unreachable_broker_is_a_retriable_failure(metrics: AlertingMetric
     dispatcher.publish(event())
     assert await dispatcher.drain(timeout_s=30)
     await dispatcher.close()
-
-
-async def test_exactly_one_leader_and_failover(kafka_bootstrap: str) -> None:
-    prefix = f"pwm-{uuid.uuid4().hex[:8]}"
-    first = KafkaLeader(kafka_bootstrap, prefix, session_timeout_ms=6000, heartbeat_interval_ms=500)
-    second = KafkaLeader(
-        kafka_bootstrap, prefix, session_timeout_ms=6000, heartbeat_interval_ms=500
-    )
-    await first.start()
-    try:
-        async with asyncio.timeout(30):
-            while not first.is_leader():
-                first.changed.clear()
-                await first.changed.wait()
-        assignments = first.assignments
-        await second.start()
-        # The group rebalances; once both members have their new assignment, one leads.
-        async with asyncio.timeout(30):
-            while second.assignments == 0 or first.assignments == assignments:
-                changed = [asyncio.ensure_future(m.changed.wait()) for m in (first, second)]
-                for m in (first, second):
-                    m.changed.clear()
-                if second.assignments and first.assignments > assignments:
-                    for f in changed:
-                        f.cancel()
-                    break
-                await asyncio.wait(changed, return_when=asyncio.FIRST_COMPLETED)
-                for f in changed:
-                    f.cancel()
-        assert first.is_leader() != second.is_leader()
-        leader, other = (first, second) if first.is_leader() else (second, first)
-        await leader.stop()
-        async with asyncio.timeout(30):
-            while not other.is_leader():
-                other.changed.clear()
-                await other.changed.wait()
-        assert not leader.is_leader()
-    finally:
-        await first.stop()
-        await second.stop()
