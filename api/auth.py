@@ -31,7 +31,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANONYMOUS",
+    "AUTH_RESPONSES",
     "AuthCounters",
     "Authenticator",
     "Caller",
@@ -52,6 +53,12 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 REALM = "proxywhirl-metrics"
+
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No token where one is needed, or an unknown token (problem+json)"},
+    403: {"description": "The token lacks the role (problem+json)"},
+}
+"""OpenAPI responses of a route behind :func:`require_role`."""
 
 
 class Role(StrEnum):

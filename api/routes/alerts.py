@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from api.auth import Role, require_role
+from api.auth import AUTH_RESPONSES, Role, require_role
 from api.routes.params import EndParam, Pool, RangeParam, Region, StartParam, time_range
 from api.routes.query import run_query
 from schemas.alerts import Severity
@@ -19,7 +19,10 @@ from stream_app.storage.query_alerts import AlertFilter, AlertRow
 __all__ = ["router"]
 
 router = APIRouter(
-    prefix="/api/v1/alerts", tags=["alerts"], dependencies=[Depends(require_role(Role.READ))]
+    prefix="/api/v1/alerts",
+    tags=["alerts"],
+    dependencies=[Depends(require_role(Role.READ))],
+    responses=AUTH_RESPONSES,
 )
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
-from api.auth import Role, require_role
+from api.auth import AUTH_RESPONSES, Role, require_role
 from api.routes.params import (
     EndParam,
     Pool,
@@ -43,7 +43,10 @@ from stream_app.storage.query_views import (
 __all__ = ["router", "run_query"]
 
 router = APIRouter(
-    prefix="/api/v1", tags=["query"], dependencies=[Depends(require_role(Role.READ))]
+    prefix="/api/v1",
+    tags=["query"],
+    dependencies=[Depends(require_role(Role.READ))],
+    responses=AUTH_RESPONSES,
 )
 
 T = TypeVar("T")

@@ -28,7 +28,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api.auth import Caller, Role, require_role
+from api.auth import AUTH_RESPONSES, Caller, Role, require_role
 from api.problems import problem
 from schemas.errors import RulesError
 from schemas.rules import MAX_RULES_FILE_CHARS, RuleSet, parse_rules
@@ -40,7 +40,11 @@ from stream_app.storage.queries import StorageQueries
 
 __all__ = ["current_rules", "router"]
 
-router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
+router = APIRouter(
+    prefix="/api/v1/rules",
+    tags=["rules"],
+    responses=AUTH_RESPONSES,
+)
 
 _YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/plain")
 _SOURCE = "request body"
