@@ -1,0 +1,36 @@
+"""requirements.lock (what `make demo`, `make test` and the Docker image install) pins every
+dependency of the base and of every extra, so the README's commands keep installing everything."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _name(requirement: str) -> str:
+    match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
+    assert match is not None, requirement
+    return re.sub(r"[-_.]+", "-", match.group(0)).lower()
+
+
+def test_the_lock_pins_the_base_and_every_extra() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extras: dict[str, list[str]] = project["optional-dependencies"]
+    assert {"kafka", "proxywhirl", "server", "dev"} <= set(extras)
+    pinned = {}
+    for line in (REPO / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pinned[_name(name)] = version
+    wanted = {_name(r) for r in project["dependencies"]}
+    for requirements in extras.values():
+        wanted |= {_name(r) for r in requirements}
+    assert sorted(wanted - set(pinned)) == []
+    # The fleet host's base stays small: no service dependency.
+    base = {_name(r) for r in project["dependencies"]}
+    assert not base & {"faust-streaming", "chdb", "clickhouse-connect", "fastapi", "uvicorn"}
+    makefile = (REPO / "Makefile").read_text()
+    assert "pip install --quiet -e '.[dev,proxywhirl,server,kafka]'" in makefile
