@@ -28,13 +28,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from api.auth import AuthCounters, Authenticator, Role, require_role
-from api.problems import install_problem_handlers
+from api.problems import PROBLEM_JSON, install_problem_handlers
 from api.prometheus import WindowAggregateCollector
 from api.routes import alerts, health, query, rules
 from api.settings import ApiSettings
@@ -79,6 +80,43 @@ class _ApiCollector(Collector):
         refused.add_metric(["invalid_token"], self._auth.invalid_token)
         refused.add_metric(["forbidden"], self._auth.forbidden)
         yield refused
+
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+
+
+def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, every 4xx/5xx answer declared as ``application/problem+json``."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, routes=app.routes
+        )
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                for code, response in operation.get("responses", {}).items():
+                    if str(code)[0] in "45":
+                        response["content"] = {
+                            PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                        }
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        schemas["Problem"] = _PROBLEM_SCHEMA
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def create_app(
@@ -143,7 +181,7 @@ def create_app(
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=read)
     def openapi() -> JSONResponse:
-        return JSONResponse(app.openapi())
+        return JSONResponse(_openapi_with_problems(app))
 
     @app.get("/docs", include_in_schema=False, dependencies=read)
     def docs(request: Request) -> HTMLResponse:

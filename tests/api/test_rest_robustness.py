@@ -1,6 +1,7 @@
 """Hostile input never makes the API fail: every parameter of every route gets injection
 strings, oversized and odd unicode values (always a 4xx or a 2xx, never a 5xx, and the stored
-data is untouched), and schemathesis, driven by the OpenAPI schema, finds no server error."""
+data is untouched), and schemathesis, driven by the OpenAPI schema, finds no server error and no
+answer that differs from the document (status, content type, body)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck
-from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 from stream_app.storage.client import StorageClient
 from stream_app.storage.settings import StorageSettings
@@ -124,7 +125,12 @@ def test_schemathesis_finds_no_server_error(app: FastAPI) -> None:
         @hypothesis.given(case=operation.as_strategy())
         def check(case: schemathesis.Case) -> None:
             response = case.call_and_validate(
-                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, checks=[not_a_server_error]
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                # every default check (no server error, status codes, content types and bodies
+                # as documented) except: reads are open on loopback (ignored_auth), and a
+                # schema-valid request may still be refused for its meaning, e.g. start after
+                # end or an invalid rule (positive_data_acceptance)
+                excluded_checks=[ignored_auth, positive_data_acceptance],
             )
             statuses.append(response.status_code)
 
