@@ -2,7 +2,8 @@
 
 Reads ``alert_history`` (migration ``0010_alert_history``; written by
 :class:`stream_app.alerting.history.ClickHouseAlertHistory`): one row per delivered state change.
-An alert is *active* when the newest row of its fingerprint is ``firing``. Filters are server-side
+An alert is *active* when the newest row of its fingerprint is ``firing``; an incident
+(fingerprint, start) ends at the ``ends_at`` of its resolved row. Filters are server-side
 parameters; an empty filter matches everything.
 """
 
@@ -126,7 +127,7 @@ def active_alerts(
     rows = client.rows(
         f"""SELECT {", ".join(_COLUMNS)} FROM (
                 SELECT * FROM {db}.{ALERT_TABLE}
-                ORDER BY fingerprint, recorded_at DESC, starts_at DESC, status DESC
+                ORDER BY fingerprint, starts_at DESC, status DESC, recorded_at DESC
                 LIMIT 1 BY fingerprint
             )
             WHERE status = 'firing' AND {filters}
@@ -146,16 +147,26 @@ def alert_history(
     end_ms: int,
     limit: int = 1_000,
 ) -> list[AlertRow]:
-    """State changes of alerts whose incident overlaps ``[start_ms, end_ms]``, newest first."""
+    """State changes of the incidents overlapping ``[start_ms, end_ms]``, newest first.
+
+    An incident (fingerprint, start) ends at the ``ends_at`` of its resolved row; one without
+    is still open. Its rows come newest change first (resolved before firing).
+    """
     clauses, parameters = where.clauses()
-    clauses += [
-        "starts_at <= fromUnixTimestamp64Milli({end_ms:Int64}, 'UTC')",
-        "(ends_at IS NULL OR ends_at >= fromUnixTimestamp64Milli({start_ms:Int64}, 'UTC'))",
-    ]
+    filters = " AND ".join(clauses) or "1"
     rows = client.rows(
         f"""SELECT {", ".join(_COLUMNS)} FROM {db}.{ALERT_TABLE}
-            WHERE {" AND ".join(clauses)}
-            ORDER BY starts_at DESC, recorded_at DESC, fingerprint, status
+            WHERE {filters}
+              AND starts_at <= fromUnixTimestamp64Milli({{end_ms:Int64}}, 'UTC')
+              AND (fingerprint, starts_at) IN (
+                  SELECT fingerprint, starts_at FROM {db}.{ALERT_TABLE}
+                  WHERE {filters}
+                    AND starts_at <= fromUnixTimestamp64Milli({{end_ms:Int64}}, 'UTC')
+                  GROUP BY fingerprint, starts_at
+                  HAVING max(ends_at) IS NULL
+                      OR max(ends_at) >= fromUnixTimestamp64Milli({{start_ms:Int64}}, 'UTC')
+              )
+            ORDER BY starts_at DESC, fingerprint, status DESC, recorded_at DESC
             LIMIT {{limit:UInt32}}""",  # noqa: S608
         parameters={**parameters, "start_ms": start_ms, "end_ms": end_ms, "limit": limit},
     )
