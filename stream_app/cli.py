@@ -1,6 +1,7 @@
 """The ``proxywhirl-metrics`` command line.
 
-Subcommands: ``demo`` (simulated fleet, in-process pipeline, embedded ClickHouse), ``migrate``
+Subcommands: ``serve`` (HTTP ingest, pipeline, embedded ClickHouse and the API in one process),
+``demo`` (``serve`` plus a simulated fleet), ``migrate``
 (apply or roll back ClickHouse migrations), ``report`` (stored totals), ``api`` (/metrics and
 health over the stored windows), ``alerts
 validate|export-prometheus|history``, and the distributed runtime's ``worker``, ``simulate`` and
@@ -49,7 +50,46 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     try:
         if settings.alerts:  # refuse a broken rules file before opening anything
             load_rules_file(demo_rules_file(alerting))
-        asyncio.run(run_demo(settings, storage, alerting=alerting))
+        asyncio.run(run_demo(settings, storage, alerting=alerting, http_port=args.port))
+    except RulesFileError as exc:
+        print(f"proxywhirl-metrics: invalid rules file {exc.path}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from api.settings import ApiSettings
+    from stream_app.alerting.errors import RulesFileError
+    from stream_app.alerting.rules_watcher import load_rules_file
+    from stream_app.alerting.settings import AlertingSettings
+    from stream_app.embedded.settings import EmbeddedSettings
+    from stream_app.serve.process import ServeOptions, run_serve
+    from stream_app.serve.settings import IngestSettings
+    from stream_app.storage.settings import StorageSettings
+
+    settings = EmbeddedSettings(**_overrides(args, ["data_dir"]))
+    storage = StorageSettings(**_overrides(args, ["data_dir", "dsn", "database"]))
+    alerting = AlertingSettings(data_dir=settings.data_dir, **_overrides(args, ["rules_file"]))
+    options = ServeOptions(
+        data_dir=settings.data_dir,
+        pipeline=settings.pipeline,
+        storage=storage,
+        api=ApiSettings(**_overrides(args, ["host", "port"])),
+        ingest=IngestSettings(),
+        alerting=alerting,
+        rules_file=alerting.rules_file,
+    )
+    try:
+        if options.rules_file is not None:
+            load_rules_file(options.rules_file)
+        if not storage.embedded:
+            from api.serve import serve
+
+            serve(options.api, storage)  # distributed mode: the stateless API
+            return 0
+        asyncio.run(run_serve(options, out=sys.stdout))
     except RulesFileError as exc:
         print(f"proxywhirl-metrics: invalid rules file {exc.path}:", file=sys.stderr)
         for problem in exc.problems:
@@ -120,7 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--rules", dest="rules_file", type=Path, help="alert rules YAML (default: demo rules)"
     )
+    demo.add_argument(
+        "--port", type=int, default=8000, help="serve the API on this port (0: no HTTP)"
+    )
     demo.set_defaults(handler=_cmd_demo)
+
+    serve = commands.add_parser(
+        "serve", help="HTTP ingest + pipeline + embedded store + API in one process"
+    )
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default 8000; 0: any free)")
+    serve.add_argument("--data-dir", type=Path, help="where history is kept (default ./data)")
+    serve.add_argument("--dsn", help="chdb:///path, or http(s)://host:port (stateless API)")
+    serve.add_argument("--database", help="database name")
+    serve.add_argument("--rules", dest="rules_file", type=Path, help="alert rules YAML")
+    serve.set_defaults(handler=_cmd_serve)
 
     migrate = commands.add_parser("migrate", help="apply (or roll back) ClickHouse migrations")
     migrate.add_argument("--data-dir", type=Path, help="embedded engine base directory")

@@ -23,6 +23,7 @@ Refused events and records are kept as dead letters (``ingest_dead_letters``).
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Protocol
 
 from fastapi import APIRouter, Depends, Request
@@ -36,6 +37,8 @@ from stream_app.serve.ingestor import IngestOutcome
 __all__ = ["INGEST_PATH", "Ingestor", "ingest_router"]
 
 INGEST_PATH = "/api/v1/ingest"
+
+logger = logging.getLogger(__name__)
 
 
 class Ingestor(Protocol):
@@ -113,9 +116,13 @@ def ingest_router(ingestor: Ingestor, *, max_body_bytes: int) -> APIRouter:
             )
             return problem(status, title, str(exc), instance=path)
         except (IngestBusy, IngestUnavailable) as exc:
-            status = 429 if isinstance(exc, IngestBusy) else 503
-            title = "Too many requests" if status == 429 else "Unavailable"
-            response = problem(status, title, str(exc), instance=path)
+            if isinstance(exc, IngestBusy):
+                status, title, detail = 429, "Too many requests", "the pipeline's queue is full"
+            else:  # the cause may name files or storage errors: logged, not echoed
+                logger.info("ingest unavailable: %s", exc)
+                status, title, detail = 503, "Unavailable", "the ingest cannot take records now"
+            detail += f"; retry in {exc.retry_after_s} s"
+            response = problem(status, title, detail, instance=path)
             response.headers["Retry-After"] = str(exc.retry_after_s)
             return response
         doc: dict[str, Any] = {
@@ -124,7 +131,7 @@ def ingest_router(ingestor: Ingestor, *, max_body_bytes: int) -> APIRouter:
             "duplicate": outcome.duplicate,
             "batch_id": outcome.batch_id or None,
         }
-        if outcome.accepted_events == 0 and outcome.refused:
+        if outcome.accepted_events == 0 and outcome.refused and not outcome.duplicate:
             detail = outcome.record_error or f"all {len(outcome.refused)} events were refused"
             return problem(422, "Invalid request", detail, instance=path, **doc)
         return JSONResponse(doc)

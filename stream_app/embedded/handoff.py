@@ -10,7 +10,8 @@ Two kinds of record arrive:
   :meth:`RecordHandoff.put_reserved`.
 
 Capacity is counted in records (``max_records`` slots) and, for decoded records, in events
-(``max_events``; one record may carry up to ``MAX_EVENTS_PER_BATCH`` events). When the pipeline
+(``max_events``, about 60 MB of decoded events; one record may carry up to
+``MAX_EVENTS_PER_BATCH`` events). When the pipeline
 falls behind (a slow or unavailable sink), ``deliver`` waits up to ``put_timeout_s`` for a slot
 and then raises :class:`producer.errors.TransportUnavailable` (the producer keeps the batch and
 retries), and ``reserve`` returns ``False`` (the HTTP ingest answers 429 with ``Retry-After``).
@@ -52,7 +53,7 @@ class RecordHandoff:
         loop: asyncio.AbstractEventLoop,
         *,
         max_records: int,
-        max_events: int = 1_000_000,
+        max_events: int = 250_000,
         put_timeout_s: float = 1.0,
     ) -> None:
         if max_records < 1 or max_events < 1:
