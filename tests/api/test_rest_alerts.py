@@ -9,7 +9,7 @@ from schemas.alerts import AlertEvent, AlertStatus
 from stream_app.alerting.history import ClickHouseAlertHistory
 from stream_app.storage.client import StorageClient
 from stream_app.storage.settings import StorageSettings
-from tests.api.rest_support import build_app, client
+from tests.api.rest_support import build_app, client, seeded_history, write
 
 Storage = tuple[StorageSettings, StorageClient]
 NOW_MS = time.time_ns() // 1_000_000
@@ -91,3 +91,17 @@ async def test_history_covers_incidents_overlapping_the_range(api_storage: Stora
     assert len(week["alerts"]) == 5
     assert {a["pool"] for a in warnings["alerts"]} == {"isp"}
     assert bad.status_code == 422
+
+
+async def test_a_firing_alert_marks_its_scope_alerting_in_the_summary(
+    api_storage: Storage,
+) -> None:
+    now_ms = NOW_MS // 10_000 * 10_000
+    write(api_storage, seeded_history(now_ms).events)
+    _seed(api_storage)  # mobile/eu-west fires
+    async with client(build_app(api_storage, now_ms)) as http:
+        body = (await http.get("/api/v1/summary")).json()
+    scopes = {(s["pool"], s["region"]): s for s in body["scopes"]}
+    assert scopes[("mobile", "eu-west")]["status"] == "alerting"
+    assert scopes[("mobile", "eu-west")]["active_alerts"] == 1
+    assert scopes[("residential", "eu-west")]["status"] == "ok"  # its alert resolved
