@@ -38,6 +38,7 @@ from api.auth import AuthCounters, Authenticator, Role, require_role
 from api.problems import PROBLEM_JSON, install_problem_handlers
 from api.prometheus import WindowAggregateCollector
 from api.routes import alerts, health, query, rules
+from api.routes.query import QueryCounters
 from api.settings import ApiSettings
 from api.window_feed import FeedStatus, WindowFeed
 from stream_app.storage.queries import StorageQueries
@@ -47,9 +48,10 @@ __all__ = ["create_app"]
 
 
 class _ApiCollector(Collector):
-    def __init__(self, status: FeedStatus, auth: AuthCounters) -> None:
+    def __init__(self, status: FeedStatus, auth: AuthCounters, queries: QueryCounters) -> None:
         self._status = status
         self._auth = auth
+        self._queries = queries
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
@@ -80,6 +82,11 @@ class _ApiCollector(Collector):
         refused.add_metric(["invalid_token"], self._auth.invalid_token)
         refused.add_metric(["forbidden"], self._auth.forbidden)
         yield refused
+        yield CounterMetricFamily(
+            "pwm_api_query_failures",
+            "REST reads that failed because storage did not answer",
+            value=self._queries.failures,
+        )
 
 
 _PROBLEM_SCHEMA: dict[str, Any] = {
@@ -142,7 +149,8 @@ def create_app(
     feed = WindowFeed(queries, collector, settings, **clock)
     authenticator = Authenticator.from_settings(settings)
     registry.register(collector)
-    registry.register(_ApiCollector(feed.status, authenticator.counters))
+    query_counters = QueryCounters()
+    registry.register(_ApiCollector(feed.status, authenticator.counters, query_counters))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -166,6 +174,7 @@ def create_app(
     app.state.feed = feed
     app.state.registry = registry
     app.state.authenticator = authenticator
+    app.state.query_counters = query_counters
     app.state.queries = queries
     app.state.settings = settings
     app.state.rules_path = rules_path

@@ -91,7 +91,7 @@ async def active(
 ) -> AlertsView:
     where = _filter(pool, region, rule_id, severity)
     queries = _queries(request)
-    rows = await run_query(lambda: queries.active_alerts(where, limit=limit))
+    rows = await run_query(request, lambda: queries.active_alerts(where, limit=limit))
     return AlertsView(alerts=[Alert.of(r) for r in rows])
 
 
@@ -115,8 +115,9 @@ async def history(
     where = _filter(pool, region, rule_id, severity)
     queries = _queries(request)
     rows = await run_query(
+        request,
         lambda: queries.alert_history(
             where, start_ms=span.start_ms, end_ms=span.end_ms, limit=limit
-        )
+        ),
     )
     return AlertsView(alerts=[Alert.of(r) for r in rows])

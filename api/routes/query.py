@@ -8,7 +8,9 @@ event loop. Storage failures become 503 problems without the engine's text.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -40,7 +42,17 @@ from stream_app.storage.query_views import (
     summary_view,
 )
 
-__all__ = ["router", "run_query"]
+__all__ = ["QueryCounters", "router", "run_query"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class QueryCounters:
+    """Storage reads that failed since start (``/metrics``)."""
+
+    failures: int = 0
+
 
 router = APIRouter(
     prefix="/api/v1",
@@ -56,11 +68,18 @@ _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def run_query(call: Callable[[], T]) -> T:
-    """Run a blocking storage read in a thread; 503 (no engine text) when storage fails."""
+async def run_query(request: Request, call: Callable[[], T]) -> T:
+    """Run a blocking storage read in a thread; 503 (no engine text) when storage fails.
+
+    The failure is logged with the engine's message and counted
+    (``pwm_api_query_failures_total`` on ``/metrics``).
+    """
     try:
         return await asyncio.to_thread(call)
     except StorageError as exc:
+        counters: QueryCounters = request.app.state.query_counters
+        counters.failures += 1
+        logger.warning("query for %s failed: %s", request.url.path, exc)
         raise HTTPException(status_code=503, detail="storage: the query failed") from exc
 
 
@@ -107,7 +126,7 @@ SinceDays = Annotated[
 async def _pairs(request: Request, days: int) -> tuple[int, list[tuple[str, str]]]:
     since_ms = now_ms(request) - days * 86_400_000
     queries = _queries(request)
-    return since_ms, await run_query(lambda: queries.pools_regions(since_ms))
+    return since_ms, await run_query(request, lambda: queries.pools_regions(since_ms))
 
 
 @router.get("/pools", summary="Pools with data, and their regions", responses=_UNAVAILABLE)
@@ -142,6 +161,7 @@ async def regions(request: Request, days: SinceDays = 30) -> RegionsView:
 async def summary(request: Request, pool: Pool = None, region: Region = None) -> SummaryView:
     settings, queries, now = _settings(request), _queries(request), now_ms(request)
     return await run_query(
+        request,
         lambda: summary_view(
             queries,
             now_ms=now,
@@ -151,7 +171,7 @@ async def summary(request: Request, pool: Pool = None, region: Region = None) ->
             pool=pool,
             region=region,
             rules=current_rules(request),
-        )
+        ),
     )
 
 
@@ -184,6 +204,7 @@ async def series(
     span = time_range(request, start, end, range_, default_range="1h")
     settings, queries, retention = _settings(request), _queries(request), _retention(request)
     return await run_query(
+        request,
         lambda: series_view(
             queries,
             metric,
@@ -197,7 +218,7 @@ async def series(
             region=region,
             outcome=outcome,
             min_step_s=step_s or 0,
-        )
+        ),
     )
 
 
@@ -224,6 +245,7 @@ async def proxies(
     span = time_range(request, start, end, range_, default_range="1h")
     queries, retention = _queries(request), _retention(request)
     return await run_query(
+        request,
         lambda: offenders_view(
             queries,
             pool=pool,
@@ -235,5 +257,5 @@ async def proxies(
             retention=retention,
             limit=limit,
             min_requests=min_requests,
-        )
+        ),
     )

@@ -234,6 +234,8 @@ async def test_storage_failure_is_a_503_without_engine_text(api_storage: Storage
     broken = (settings.model_copy(update={"database": "api_missing_db"}), storage_client)
     async with client(build_app(broken, NOW_MS)) as http:
         response = await http.get("/api/v1/summary")
+        metrics = (await http.get("/metrics")).text
+    assert "pwm_api_query_failures_total 1.0" in metrics
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert "api_missing_db" not in response.text
