@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -39,6 +40,8 @@ from stream_app.alerting.rules_watcher import load_rules_file
 from stream_app.storage.queries import StorageQueries
 
 __all__ = ["current_rules", "router"]
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(
     prefix="/api/v1/rules",
@@ -184,10 +187,18 @@ async def _apply(request: Request, caller: Caller, text: str) -> JSONResponse:
             rules_by_id(rule_set), actor=caller.actor, source_digest=""
         )
     except AlertingError as exc:
+        logger.warning("rules write by %s refused: the audit failed: %s", caller.actor, exc)
         raise HTTPException(
             status_code=503, detail="storage: the rule audit could not be written"
         ) from exc
     await asyncio.to_thread(_write_atomically, path, text)
+    logger.info(
+        "rules file %s replaced by %s (sha256 %s): %s",
+        path,
+        caller.actor,
+        rule_set.digest[:12],
+        ", ".join(f"{c.action} {c.rule_id}" for c in changes) or "no rule changed",
+    )
     body = RulesChange(
         digest=rule_set.digest,
         changes=[{"rule_id": c.rule_id, "action": c.action} for c in changes],
