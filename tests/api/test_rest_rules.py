@@ -152,3 +152,17 @@ async def test_without_a_rules_file_the_rules_routes_are_404(api_storage: Storag
     async with client(build_app(api_storage, NOW_MS), ADMIN_TOKEN) as http:
         assert (await http.get("/api/v1/rules")).status_code == 404
         assert (await http.post("/api/v1/rules", json=NEW_RULE)).status_code == 404
+
+
+async def test_no_audit_no_change(api_storage: Storage, rules_path: Path) -> None:
+    settings, storage_client = api_storage
+    broken = (settings.model_copy(update={"database": "api_missing_db"}), storage_client)
+    original = _text(rules_path)
+    edited = original.replace("threshold: 0.15", "threshold: 0.25", 1)
+    async with client(build_app(broken, NOW_MS, rules_path=rules_path), ADMIN_TOKEN) as http:
+        response = await http.put(
+            "/api/v1/rules", content=edited, headers={"content-type": "application/yaml"}
+        )
+    assert response.status_code == 503
+    assert "api_missing_db" not in response.text
+    assert _text(rules_path) == original
