@@ -31,7 +31,7 @@ from stream_app.alerting.prometheus_rules import export_rules
 from stream_app.alerting.rules_watcher import load_rules_file
 from stream_app.alerting.settings import AlertingSettings
 from stream_app.storage.client import get_client
-from stream_app.storage.errors import StorageError
+from stream_app.storage.errors import StorageError, StoreInUse
 from stream_app.storage.settings import StorageSettings
 
 EXIT_OK = 0
@@ -150,6 +150,8 @@ def alerts_history(
             to_time=to_time,
             limit=limit,
         )
+    except StoreInUse:
+        raise  # the command line says it in one line (exit 2)
     except (AlertingError, StorageError) as exc:
         print(f"alert history of {storage.redacted_dsn()} not readable: {exc}", file=err)
         return EXIT_INVALID

@@ -147,7 +147,12 @@ class EmbeddedIngestor:
             replayed += 1
         self.counters.replayed_records += replayed
         if replayed:
-            logger.info("ingest inbox: %d records replayed past offset %d", replayed, stored)
+            logger.warning(
+                "ingest inbox: %d acknowledged records not yet stored were replayed (past "
+                "offset %d): the previous run did not stop cleanly",
+                replayed,
+                stored,
+            )
         self._ready.set()
         return replayed
 
