@@ -9,11 +9,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi.testclient import TestClient
 
+from stream_app.embedded.handoff import RecordHandoff
+from stream_app.serve.inbox import IngestInbox
+from stream_app.serve.ingestor import EmbeddedIngestor
+from stream_app.storage.client import StorageClient
+from stream_app.storage.engines import quote_identifier
 from tests.support.ports import LOOPBACK, free_port, wait_until
 from tests.support.process import ManagedProcess
 
@@ -32,6 +39,29 @@ FAST_WINDOWS = {
     "PWM_PIPELINE__FLUSH_INTERVAL_MS": "250",
 }
 _REPO = Path(__file__).resolve().parents[2]
+
+# The in-process ingest rig (conftest.rig): limits small enough to reach in a test.
+MAX_BODY_BYTES = 64 * 1024
+MAX_DECODED_BYTES = 256 * 1024
+RETRY_AFTER_S = 3
+QUEUE_RECORDS = 2
+
+
+@dataclass
+class IngestRig:
+    client: TestClient
+    ingestor: EmbeddedIngestor
+    handoff: RecordHandoff
+    inbox: IngestInbox
+    storage: StorageClient
+    database: str
+
+    def dead_letters(self) -> list[tuple[object, ...]]:
+        return self.storage.rows(
+            "SELECT batch_id, event_index, reason, payload FROM "
+            f"{quote_identifier(self.database)}.ingest_dead_letters "
+            "ORDER BY batch_id, event_index"
+        )
 
 
 def cli_argv(*args: str) -> list[str]:
