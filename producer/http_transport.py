@@ -11,7 +11,7 @@ already). Envelope bytes awaiting an answer are bounded by ``max_in_flight_bytes
 Outages. While the server is unreachable, answers 429/503/5xx, or times out, envelopes go to a
 local :class:`producer.spool.Spool` (SQLite, WAL, crash-safe, bounded: beyond the bound the
 oldest are dropped and counted); new envelopes follow them into the spool until it is empty.
-The spool is replayed with exponential back-off and full jitter between failed rounds, never
+The spool is replayed with exponential back-off and jitter between failed rounds, never
 sooner than the server's ``Retry-After``. An envelope whose answer was lost is posted again with
 the same ``batch_id``: the server recognises it, so nothing is counted twice.
 Poison answers (400, 401, 403, 404, 413, 415, 422) drop the envelope and count it, never retried;
@@ -115,7 +115,7 @@ class HttpTransport:
         self._in_flight_bytes = 0
         self._connected = self._spool.rows == 0
         self._closing = False
-        self._retry_after_s = 0.0  # the server's latest Retry-After (loop side)
+        self._not_before = 0.0  # monotonic time before which nothing is posted again (loop side)
         self._counts: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
         self._headers = {"content-type": "application/json"}
         if settings.token is not None:
@@ -310,15 +310,24 @@ class HttpTransport:
             logger.exception("cannot spool a failed envelope (%d events lost)", count)
             with self._lock:
                 self._counts["dropped_closed_events"] += count
-        self._retry_after_s = max(self._retry_after_s, answer.retry_after_s)
+        initial_s = self._settings.retry_initial_ms / 1000.0
+        self._defer(max(answer.retry_after_s, initial_s * (0.5 + 0.5 * random.random())))
         self._replay_wake.set()
         if self._log.admit("retriable") is not None:
             logger.warning("posting to %s failed, spooling: %s", self._settings.url, answer.reason)
+
+    def _defer(self, delay_s: float) -> None:
+        self._not_before = max(self._not_before, time.monotonic() + delay_s)
 
     async def _replay_loop(self) -> None:
         s = self._settings
         backoff_s = s.retry_initial_ms / 1000.0
         while not self._stop.is_set():
+            wait_s = self._not_before - time.monotonic()
+            if wait_s > 0:  # the server's Retry-After, or the back-off after a failure
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), wait_s)
+                continue
             healthy = True
             if self._spool.rows:
                 healthy = await self._replay_some()
@@ -332,10 +341,7 @@ class HttpTransport:
                 continue
             if healthy:
                 continue
-            floor_s, self._retry_after_s = self._retry_after_s, 0.0
-            delay_s = max(floor_s, backoff_s * (0.5 + 0.5 * random.random()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay_s)
+            self._defer(backoff_s * (0.5 + 0.5 * random.random()))  # jittered: half to all of it
             backoff_s = min(backoff_s * 2, s.retry_max_ms / 1000.0)
 
     async def _replay_some(self) -> bool:
@@ -353,7 +359,7 @@ class HttpTransport:
         for entry, answer in zip(entries, answers, strict=True):
             if answer.retriable:
                 healthy = False
-                self._retry_after_s = max(self._retry_after_s, answer.retry_after_s)
+                self._defer(answer.retry_after_s)
                 with self._lock:
                     self._counts["send_errors_retriable"] += 1
                 continue
