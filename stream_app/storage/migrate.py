@@ -92,6 +92,12 @@ class Migrator:
             if settings.cluster
             else None
         )
+        # Re-applying server-wide objects at every start must not wait for every host of a
+        # cluster (a host that is down would stall each worker's start for the DDL timeout):
+        # the DDL is queued, and a host that is away runs it when it is back.
+        self._unattended_ddl: dict[str, int] | None = (
+            {"distributed_ddl_task_timeout": 0} if settings.cluster else None
+        )
 
     @property
     def migrations(self) -> list[Migration]:
@@ -165,6 +171,8 @@ class Migrator:
 
     def _ensure_bookkeeping(self) -> None:
         try:
+            if self._status_table_exists():
+                return  # nothing to create: no DDL (on a cluster, no queue entry per start)
             for statement in self.bookkeeping_statements():
                 self._client.command(statement)
         except StorageError as exc:
@@ -310,7 +318,7 @@ class Migrator:
                 continue
             for statement in self.render(migration, "up"):
                 try:
-                    self._client.command(statement)
+                    self._client.command(statement, settings=self._unattended_ddl)
                 except StorageError as exc:
                     raise MigrationError(
                         f"re-applying migration {migration.label} failed: {exc}"

@@ -37,16 +37,25 @@ CASCADE = {*RESOLUTION_TABLES.values(), "proxy_1m", "source_offsets"}
 class RecordingClient:
     """Stands in for a cluster nobody can start here: records commands, answers system.tables."""
 
-    def __init__(self, tables: list[tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self, tables: list[tuple[str, str]] | None = None, applied: list[Migration] | None = None
+    ) -> None:
         self.commands: list[str] = []
+        self.command_settings: list[Any] = []
         self.tables = tables or []
+        self.applied = applied
 
-    def command(self, sql: str, *args: Any, **kwargs: Any) -> None:
+    def command(self, sql: str, parameters: Any = None, settings: Any = None) -> None:
         self.commands.append(sql)
+        self.command_settings.append(settings)
 
     def rows(self, sql: str, parameters: Any = None, **kwargs: Any) -> list[tuple[Any, ...]]:
         if "engine_full" in sql:
             return list(self.tables)
+        if self.applied is not None and "system.tables" in sql:
+            return [(1,)]  # the status table exists
+        if self.applied is not None and "argMax" in sql:
+            return [(m.version, m.name, "up", m.checksum, 1) for m in self.applied]
         return [(0,)]
 
 
@@ -295,3 +304,20 @@ def test_cluster_settings_are_validated() -> None:
     assert TableEngines.for_settings(StorageSettings(dsn="http://h:8123")) == (
         TableEngines.single_server()
     )
+
+
+def test_a_cluster_migrate_with_nothing_to_do_waits_for_no_host() -> None:
+    """Every worker start runs ``migrate``: with the schema there it creates nothing, and the
+    server-wide functions it re-applies are queued ON CLUSTER without waiting for every host."""
+    client = RecordingClient(applied=load_migrations())
+    m = Migrator(client, cluster_settings())  # type: ignore[arg-type]
+    assert m.migrate() == []
+    reapplied = [m for m in load_migrations() if m.reapply]
+    assert reapplied
+    assert client.commands == [s for r in reapplied for s in m.render(r, "up")]
+    assert client.command_settings == [{"distributed_ddl_task_timeout": 0}] * len(client.commands)
+
+    single = RecordingClient(applied=load_migrations())
+    Migrator(single, StorageSettings(dsn="http://ch-1:8123")).migrate()  # type: ignore[arg-type]
+    assert single.command_settings == [None] * len(single.commands)
+    assert all("ON CLUSTER" not in c for c in single.commands)
