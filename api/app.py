@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -181,6 +182,8 @@ def create_app(
     app.state.retention = retention or Retention.default()
     app.state.clock_s = clock_s
     install_problem_handlers(app)
+    # A fleet-wide summary is ~800 bytes per scope of JSON; clients that accept gzip get ~10x less
+    app.add_middleware(GZipMiddleware, minimum_size=4_096, compresslevel=5)
 
     read = [Depends(require_role(Role.READ))]
 

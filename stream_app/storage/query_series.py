@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from stream_app.storage.client import StorageClient
-from stream_app.storage.query_sql import MEASURE_COUNT, MEASURE_EXPRS, MEASURES, Filter, totals
+from stream_app.storage.query_sql import MEASURE_COUNT, MEASURES, Filter, totals
 from stream_app.storage.query_tiers import TierChoice
 from stream_app.storage.results import WindowTotals
 from stream_app.storage.tables import PROXY_TABLE, RESOLUTION_TABLES, Resolution
@@ -157,18 +157,22 @@ def latest_windows(
     """Per (pool, region), its newest window ending by ``settled_end_ms`` (and starting at or
     after ``since_ms``), all partial sums merged; ordered by pool, region."""
     where = Filter(since_ms, settled_end_ms)
+    settled = "toUnixTimestamp(window_start) + window_s <= {settled_s:UInt32}"
+    # Find each scope's newest settled window from the key columns first, then merge the
+    # measures of those windows only (merging every window of the lookback costs ~30x more).
     rows = client.rows(
-        f"""SELECT ws, wsz, pool, region, {", ".join(f"m{i}" for i in range(_M))}, px
-            FROM (
-                SELECT toUnixTimestamp(window_start) AS ws, window_s AS wsz, pool, region,
-                       {", ".join(f"{m} AS m{i}" for i, m in enumerate(MEASURE_EXPRS))},
-                       uniqCombinedMerge(proxies) AS px
-                FROM {_table(db, Resolution.WINDOW)}
-                WHERE {where.sql}
-                  AND toUnixTimestamp(window_start) + window_s <= {{settled_s:UInt32}}
-                GROUP BY ws, wsz, pool, region
-            )
-            ORDER BY pool, region, ws DESC
+        f"""SELECT toUnixTimestamp(window_start) AS ws, window_s AS wsz, pool, region,
+                   {MEASURES}, uniqCombinedMerge(proxies)
+            FROM {_table(db, Resolution.WINDOW)}
+            WHERE {where.sql} AND {settled}
+              AND (pool, region, window_start) IN (
+                  SELECT pool, region, max(window_start)
+                  FROM {_table(db, Resolution.WINDOW)}
+                  WHERE {where.sql} AND {settled}
+                  GROUP BY pool, region
+              )
+            GROUP BY ws, wsz, pool, region
+            ORDER BY pool, region, wsz
             LIMIT 1 BY pool, region""",  # noqa: S608
         parameters={**where.parameters, "settled_s": max(0, settled_end_ms // 1000)},
     )
