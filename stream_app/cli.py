@@ -87,7 +87,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if not storage.embedded:
             from api.serve import serve
 
-            serve(options.api, storage)  # distributed mode: the stateless API
+            # distributed mode: the stateless API; ingest forwards to Kafka when configured
+            serve(options.api, storage, options.ingest, rules_path=options.rules_file)
             return 0
         asyncio.run(run_serve(options, out=sys.stdout))
     except RulesFileError as exc:
@@ -136,11 +137,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_api(args: argparse.Namespace) -> int:
     from api.serve import serve
     from api.settings import ApiSettings
+    from stream_app.serve.settings import IngestSettings
     from stream_app.storage.settings import StorageSettings
 
     settings = ApiSettings(**_overrides(args, ["host", "port"]))
     storage = StorageSettings(**_overrides(args, ["data_dir", "dsn", "database"]))
-    serve(settings, storage)
+    serve(settings, storage, IngestSettings())
     return 0
 
 

@@ -45,6 +45,18 @@ class IngestSettings(BaseSettings):
         description="Inbox durability: NORMAL survives a process crash, FULL also power loss",
     )
 
+    forward_bootstrap_servers: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Distributed mode: the Kafka cluster a stateless API forwards ingested "
+        "records to (unset: no ingest route there)",
+    )
+    forward_topic_prefix: str = Field(
+        default="proxywhirl",
+        pattern=r"^[A-Za-z0-9._-]{1,200}$",
+        description="Distributed mode: records go to <prefix>.requests",
+    )
+
     @model_validator(mode="after")
     def _decoded_covers_body(self) -> IngestSettings:
         if self.max_decoded_bytes < self.max_body_bytes:
