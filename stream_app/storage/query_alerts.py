@@ -158,7 +158,7 @@ def alert_history(
         f"""SELECT {", ".join(_COLUMNS)} FROM {db}.{ALERT_TABLE}
             WHERE {filters}
               AND starts_at <= fromUnixTimestamp64Milli({{end_ms:Int64}}, 'UTC')
-              AND (fingerprint, starts_at) IN (
+              AND (fingerprint, starts_at) GLOBAL IN (
                   SELECT fingerprint, starts_at FROM {db}.{ALERT_TABLE}
                   WHERE {filters}
                     AND starts_at <= fromUnixTimestamp64Milli({{end_ms:Int64}}, 'UTC')

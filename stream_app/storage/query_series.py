@@ -165,7 +165,7 @@ def latest_windows(
                    {MEASURES}, uniqCombinedMerge(proxies)
             FROM {_table(db, Resolution.WINDOW)}
             WHERE {where.sql} AND {settled}
-              AND (pool, region, window_start) IN (
+              AND (pool, region, window_start) GLOBAL IN (
                   SELECT pool, region, max(window_start)
                   FROM {_table(db, Resolution.WINDOW)}
                   WHERE {where.sql} AND {settled}
