@@ -98,6 +98,13 @@ class StorageSettings(BaseSettings):
             raise ValueError(f"dsn scheme must be chdb, http or https, got {scheme!r}")
         if self.cluster and scheme == "chdb":
             raise ValueError("cluster needs a ClickHouse server dsn (http or https), not chdb")
+        path = self.replica_path
+        per_table = "{table}" in path or "{uuid}" in path
+        if self.cluster and ("{shard}" not in path or not per_table):
+            raise ValueError(
+                "replica_path must hold {shard} (one replica set per shard) and {table} or "
+                "{uuid} (one path per table)"
+            )
         if self.retry_backoff_max_s < self.retry_backoff_s:
             raise ValueError("retry_backoff_max_s must not be smaller than retry_backoff_s")
         return self

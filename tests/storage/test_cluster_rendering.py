@@ -293,6 +293,9 @@ def test_cluster_settings_are_validated() -> None:
     for bad in ({"cluster": "pwm`; DROP"}, {"replica_path": "/a/'b"}, {"replica_name": "x\\y"}):
         with pytest.raises(ValueError, match="should match pattern"):
             StorageSettings.model_validate({"dsn": "http://ch-1:8123", **bad})
+    for path in ("/clickhouse/tables/{database}/{table}", "/clickhouse/tables/{shard}/fixed"):
+        with pytest.raises(ValueError, match="replica_path must hold"):
+            cluster_settings(replica_path=path)
     with pytest.raises(ValueError, match="quotes"):
         TableEngines.replicated(CLUSTER, zookeeper_path="/a'b")
     with pytest.raises(ValueError, match="identifier"):
