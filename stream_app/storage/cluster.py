@@ -35,8 +35,10 @@ from stream_app.storage.tables import LOCAL_SUFFIX, SHARDING_KEYS
 __all__ = ["ClusterLayout"]
 
 _TEMPLATE_DB = r"\$(?:\{db\}|db\b)"
-_TEMPLATE_TABLE = re.compile(rf"^CREATE TABLE (?:IF NOT EXISTS )?{_TEMPLATE_DB}\.(\w+)")
-_TEMPLATE_VIEW_TARGET = re.compile(rf"^CREATE MATERIALIZED VIEW .*? TO {_TEMPLATE_DB}\.(\w+)")
+_TEMPLATE_TABLE = re.compile(rf"^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_TEMPLATE_DB}\.(\w+)")
+_TEMPLATE_VIEW_TARGET = re.compile(
+    rf"^CREATE\s+MATERIALIZED\s+VIEW\s.*?\sTO\s+{_TEMPLATE_DB}\.(\w+)", re.DOTALL
+)
 _COLUMN_ALTER = re.compile(r"\b(ADD|DROP|MODIFY|RENAME|COMMENT|CLEAR) COLUMN\b")
 _ORDER_BY = re.compile(r"\bORDER BY (\((?:[^()]|\([^()]*\))*\)|\w+(?:\(\))?)")
 
@@ -72,12 +74,6 @@ class ClusterLayout:
     def local(table: str) -> str:
         """The name of ``table``'s replicated shard table."""
         return f"{table}{LOCAL_SUFFIX}"
-
-    def canonical(self, name: str) -> str | None:
-        """``agg_10s`` for ``agg_10s_local``; None for a name that is no local table."""
-        if name.endswith(LOCAL_SUFFIX) and name[: -len(LOCAL_SUFFIX)] in self.tables:
-            return name[: -len(LOCAL_SUFFIX)]
-        return None
 
     def sharding_key(self, table: str, create_statement: str = "") -> str | None:
         """How rows written through ``table``'s Distributed table choose their shard."""
