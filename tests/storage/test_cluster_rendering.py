@@ -324,3 +324,21 @@ def test_a_cluster_migrate_with_nothing_to_do_waits_for_no_host() -> None:
     Migrator(single, StorageSettings(dsn="http://ch-1:8123")).migrate()  # type: ignore[arg-type]
     assert single.command_settings == [None] * len(single.commands)
     assert all("ON CLUSTER" not in c for c in single.commands)
+
+
+def test_every_table_setting_is_one_the_engine_knows(
+    cluster_schema: dict[str, list[str]], storage_client: StorageClient
+) -> None:
+    """formatQuery does not check setting names; the engine's list of MergeTree settings does."""
+    names = set()
+    for statements in cluster_schema.values():
+        for statement in statements:
+            clause = re.search(r" SETTINGS (.*)$", statement)
+            if statement.startswith("CREATE TABLE") and clause:
+                names |= {part.split("=")[0].strip() for part in clause.group(1).split(",")}
+    assert {"replicated_deduplication_window", "replicated_deduplication_window_seconds"} <= names
+    known = storage_client.rows(
+        "SELECT name FROM system.merge_tree_settings WHERE has({names:Array(String)}, name)",
+        {"names": sorted(names)},
+    )
+    assert {name for (name,) in known} == names
