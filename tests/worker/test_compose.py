@@ -445,3 +445,12 @@ def test_cluster_profile_schema_parses(
     assert any("ENGINE = Distributed('pwm'" in s for s in statements)
     for statement in migrator.bookkeeping_statements() + statements:
         client.rows("SELECT formatQuery({sql:String})", {"sql": statement})
+    # The profile's settings are ones the server knows (ClickHouse refuses to start otherwise).
+    profile = _xml(CLUSTER_DIR / "users.d/pwm-profile.xml").find("profiles/default")
+    assert profile is not None
+    names = [setting.tag for setting in profile]
+    known = client.rows(
+        "SELECT name FROM system.settings WHERE has({names:Array(String)}, name)",
+        {"names": names},
+    )
+    assert sorted(name for (name,) in known) == sorted(names)
