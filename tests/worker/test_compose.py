@@ -7,16 +7,19 @@ amtool accept the Prometheus and Alertmanager configurations, the exported alert
 to date, and every dashboard query runs against the real schema (chDB) once the ClickHouse
 plugin's macros are expanded. The ``cluster`` profile is checked the same way: its env file
 turns every storage user to the cluster, the servers' shard/replica macros match their place
-in ``remote_servers`` (2 shards x 2 replicas), Keeper addresses and ids agree, and the schema
+in ``remote_servers`` (2 shards x 2 replicas), ClickHouse's configuration loader reads each
+server's file with its environment as expected, Keeper addresses and ids agree, and the schema
 those settings render is parsed by ClickHouse."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shlex
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -454,3 +457,45 @@ def test_cluster_profile_schema_parses(
         {"names": names},
     )
     assert sorted(name for (name,) in known) == sorted(names)
+
+
+_SERVER_PROBE = """
+import json, sys
+import chdb
+connection = chdb.connect(f"file:{sys.argv[1]}?config-file={sys.argv[2]}")
+cursor = connection.cursor()
+cursor.execute("SELECT cluster, shard_num, replica_num, host_name, port FROM system.clusters")
+clusters = cursor.fetchall()
+cursor.execute("SELECT macro, substitution FROM system.macros")
+print(json.dumps({"clusters": clusters, "macros": dict(cursor.fetchall())}))
+"""
+
+
+def test_cluster_servers_read_their_configuration(
+    cluster_compose: dict[str, Any], tmp_path: Path
+) -> None:
+    """ClickHouse's own configuration loader (chDB's) reads the file every server mounts, with
+    each server's environment: the cluster it reports and its macros are the expected ones."""
+    services = _services(cluster_compose)
+    servers = sorted(n for n in services if n.startswith("ch-"))
+    config = CLUSTER_DIR / "config.d/cluster.xml"
+    for name in servers:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+        env |= {k: v for k, v in _env(services[name]).items() if k.startswith("CH_")}
+        done = subprocess.run(
+            [sys.executable, "-c", _SERVER_PROBE, str(tmp_path / name), str(config)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        seen = json.loads(done.stdout.strip().splitlines()[-1])
+        assert sorted(map(tuple, seen["clusters"])) == [
+            ("pwm", 1, 1, "ch-s1r1", 9000),
+            ("pwm", 1, 2, "ch-s1r2", 9000),
+            ("pwm", 2, 1, "ch-s2r1", 9000),
+            ("pwm", 2, 2, "ch-s2r2", 9000),
+        ]
+        assert seen["macros"] == {"shard": name[4], "replica": name}, name
