@@ -32,11 +32,17 @@ class HttpTransportSettings(BaseSettings):
         description="The serve process (http(s)://host:port); /api/v1/ingest is appended",
     )
     token: SecretStr | None = Field(default=None, description="Bearer token with the ingest role")
-    compression: HttpCompression = "zstd"
-    compress_min_bytes: Annotated[int, Field(ge=0)] = 1024
-    timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
-    max_connections: Annotated[int, Field(ge=1, le=256)] = 8
-    max_in_flight_bytes: Annotated[int, Field(ge=1024)] = 32 * 1024 * 1024
+    compression: HttpCompression = Field(
+        default="zstd", description="Content-Encoding of envelopes larger than compress_min_bytes"
+    )
+    compress_min_bytes: Annotated[int, Field(ge=0, description="Smaller envelopes go plain")] = 1024
+    timeout_s: Annotated[float, Field(gt=0, le=600, description="Per request")] = 10.0
+    max_connections: Annotated[
+        int, Field(ge=1, le=256, description="Keep-alive connections (requests at once)")
+    ] = 8
+    max_in_flight_bytes: Annotated[
+        int, Field(ge=1024, description="Envelope bytes awaiting an answer; beyond, spooled")
+    ] = 32 * 1024 * 1024
     spool_path: Path | None = Field(
         default=None,
         description="SQLite file for envelopes the server could not take; None keeps them in "
@@ -46,8 +52,10 @@ class HttpTransportSettings(BaseSettings):
     spool_max_rows: Annotated[int, Field(ge=1)] = 100_000
     spool_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     replay_batch_envelopes: Annotated[int, Field(ge=1, le=10_000)] = 32
-    retry_initial_ms: Annotated[int, Field(ge=1)] = 100
-    retry_max_ms: Annotated[int, Field(ge=1)] = 10_000
+    retry_initial_ms: Annotated[
+        int, Field(ge=1, description="First back-off after a failure (jittered, doubling)")
+    ] = 100
+    retry_max_ms: Annotated[int, Field(ge=1, description="Longest back-off")] = 10_000
     close_timeout_s: Annotated[float, Field(gt=0)] = 10.0
 
     @property

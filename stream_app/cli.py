@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from stream_app.cli_alerts import add_alerts_commands
 from stream_app.cli_worker import add_worker_commands
 from stream_app.logging_setup import configure_logging
+from stream_app.serve.errors import ListenFailed
 from stream_app.storage.errors import StoreInUse
 from stream_app.storage.store_lock import name_process
 from stream_app.storage.tables import Resolution
@@ -222,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"proxywhirl-metrics: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
-    except StoreInUse as exc:  # one line, no traceback: another process holds the store
+    except (StoreInUse, ListenFailed) as exc:  # one line, no traceback
         print(f"proxywhirl-metrics: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -23,10 +23,17 @@ OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 # (title, module, class, what it configures)
 SETTINGS: tuple[tuple[str, str, str, str], ...] = (
     (
-        "Embedded service (`demo`)",
+        "Embedded service (`serve`, `demo`)",
         "stream_app.embedded.settings",
         "EmbeddedSettings",
-        "The one-process service: simulated fleet, in-process pipeline, embedded ClickHouse.",
+        "The one-process service: pipeline, embedded ClickHouse (and the demo's simulated fleet).",
+    ),
+    (
+        "HTTP ingest (`serve`, `demo`, `api`)",
+        "stream_app.serve.settings",
+        "IngestSettings",
+        "POST /api/v1/ingest: body limits, Retry-After, the inbox's deduplication and "
+        "durability; in distributed mode, the Kafka cluster ingest forwards to.",
     ),
     (
         "Stream worker (`worker`)",
@@ -69,6 +76,12 @@ SETTINGS: tuple[tuple[str, str, str, str], ...] = (
         "producer.kafka_settings",
         "KafkaTransportSettings",
         "Batch envelopes to Kafka, with the on-disk spool for outages.",
+    ),
+    (
+        "Producer HTTP transport",
+        "producer.http_settings",
+        "HttpTransportSettings",
+        "Batch envelopes to a `serve` process over HTTP, with the same on-disk spool.",
     ),
     (
         "ProxyWhirl integration",

@@ -7,6 +7,8 @@
 ``IngestUnavailable`` (retriable)
     The ingest cannot take records now (starting, replaying its inbox, stopping, its inbox or
     the forwarding broker failing): retry after ``retry_after_s`` (HTTP 503).
+``ListenFailed`` (poison)
+    The HTTP server could not start listening (the port is taken, the address is not local).
 ``BodyRejected`` (poison)
     The body cannot be read: too large before or after decompression (``too_large``), an
     unsupported encoding, corrupt compressed data. Sending it again cannot help.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-__all__ = ["BodyRejected", "IngestBusy", "IngestError", "IngestUnavailable"]
+__all__ = ["BodyRejected", "IngestBusy", "IngestError", "IngestUnavailable", "ListenFailed"]
 
 
 class IngestError(Exception):
@@ -52,3 +54,7 @@ class BodyRejected(IngestError):
     def __init__(self, message: str, *, kind: str) -> None:
         super().__init__(message)
         self.kind = kind
+
+
+class ListenFailed(IngestError):
+    """The HTTP server could not listen on its address (poison: choose another port)."""

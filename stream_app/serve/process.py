@@ -38,6 +38,7 @@ from stream_app.embedded.alerting import EmbeddedAlerting
 from stream_app.embedded.pipeline import EmbeddedPipeline
 from stream_app.embedded.summary import SummaryPrinter
 from stream_app.serve.dead_letters import IngestDeadLetters
+from stream_app.serve.errors import ListenFailed
 from stream_app.serve.inbox import IngestInbox
 from stream_app.serve.ingestor import EmbeddedIngestor, InboxTrimmingSink
 from stream_app.serve.settings import IngestSettings
@@ -177,17 +178,22 @@ class ServeProcess:
             access_log=False,
             lifespan="on",
         )
+        # Bound here, not by uvicorn (which exits the process when it cannot bind).
+        try:
+            sock = config.bind_socket()
+        except SystemExit as exc:  # uvicorn logged why (the port is taken, a foreign address)
+            raise ListenFailed(
+                f"cannot listen on {opts.api.host}:{opts.api.port} (in use? choose another "
+                "with --port)"
+            ) from exc
+        port = int(sock.getsockname()[1])
         server = _Server(config)
-        task = asyncio.create_task(server.serve(), name="pwm-http")
+        task = asyncio.create_task(server.serve(sockets=[sock]), name="pwm-http")
         while not server.started:
             if task.done():
-                task.result()  # raises what stopped it (e.g. the port is taken)
-                raise SystemExit(f"the HTTP server on {opts.api.host}:{opts.api.port} stopped")
+                task.result()
+                raise ListenFailed(f"the HTTP server on {opts.api.host}:{port} stopped")
             await asyncio.sleep(0.02)
-        port = opts.api.port
-        for listener in server.servers:
-            for sock in listener.sockets:
-                port = int(sock.getsockname()[1])
         self.url = serving_url(opts.api.host, port)
         lock = store_lock()
         if lock is not None:

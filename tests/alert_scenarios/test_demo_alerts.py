@@ -69,6 +69,8 @@ def test_demo_prints_firing_alerts_between_window_tables_and_keeps_them(tmp_path
     data_dir = tmp_path / "data"
     demo = _cli(
         "demo",
+        "--port",
+        "0",
         "--duration",
         "6",
         "--data-dir",
@@ -107,7 +109,15 @@ def test_demo_refuses_an_invalid_rules_file(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES.replace("threshold: 0.3", "threshold: 3"))
     demo = _cli(
-        "demo", "--duration", "5", "--data-dir", str(tmp_path / "data"), "--rules", str(rules)
+        "demo",
+        "--port",
+        "0",
+        "--duration",
+        "5",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--rules",
+        str(rules),
     )
     assert demo.returncode == 2
     assert f"invalid rules file {rules}" in demo.stderr

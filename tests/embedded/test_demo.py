@@ -45,7 +45,16 @@ def _report(data_dir: Path) -> dict[tuple[str, str], dict[str, object]]:
 def test_demo_runs_for_a_few_seconds_and_stores_every_pool_and_region(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     out = _cli(
-        "demo", "--duration", "6", "--data-dir", str(data_dir), "--seed", "3", env=_FAST_WINDOWS
+        "demo",
+        "--duration",
+        "6",
+        "--data-dir",
+        str(data_dir),
+        "--seed",
+        "3",
+        "--port",
+        "0",
+        env=_FAST_WINDOWS,
     )
     assert "demo: stopped after" in out
     assert "window " in out, "no window summary was printed"
@@ -68,7 +77,18 @@ def test_demo_runs_for_a_few_seconds_and_stores_every_pool_and_region(tmp_path: 
     assert all(json.loads(line)["reason"].startswith("late: ") for line in dead)
 
     # A restart keeps history: a second run adds to what the first stored.
-    _cli("demo", "--duration", "3", "--data-dir", str(data_dir), "--seed", "4", env=_FAST_WINDOWS)
+    _cli(
+        "demo",
+        "--duration",
+        "3",
+        "--data-dir",
+        str(data_dir),
+        "--seed",
+        "4",
+        "--port",
+        "0",
+        env=_FAST_WINDOWS,
+    )
     again = _report(data_dir)
     assert sum(int(r["requests"]) for r in again.values()) > emitted  # type: ignore[call-overload]
 
@@ -84,6 +104,8 @@ def test_demo_stops_cleanly_on_sigint(tmp_path: Path) -> None:
             "demo",
             "--data-dir",
             str(tmp_path / "data"),
+            "--port",
+            "0",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
