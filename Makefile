@@ -31,7 +31,7 @@ schemas: venv ## Regenerate the JSON Schemas under schemas/jsonschema
 
 lock: ## Re-resolve requirements.lock from pyproject.toml (needs network)
 	rm -rf .lockenv && python3 -m venv .lockenv
-	.lockenv/bin/pip install --quiet -e '.[dev,proxywhirl,server,kafka]'
+	.lockenv/bin/pip install --quiet -e '.[dev,proxywhirl,server,kafka,http]'
 	{ head -n 2 requirements.lock; .lockenv/bin/pip freeze --exclude-editable | grep -v -E '^(pip|setuptools|wheel)=='; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock && rm -rf .lockenv
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create (or refresh) the project's virtual environment in .venv from requirements.lock.
-# The lock holds every extra (dev, proxywhirl, server, kafka: see `make lock`), so .venv runs the
+# The lock holds every extra (dev, proxywhirl, server, kafka, http: `make lock`), so .venv runs the
 # whole service and the tests; the package itself is then installed editable without deps.
 # Idempotent: does nothing when the lock and pyproject.toml have not changed since the last run.
 set -euo pipefail

@@ -19,7 +19,7 @@ def _name(requirement: str) -> str:
 def test_the_lock_pins_the_base_and_every_extra() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     extras: dict[str, list[str]] = project["optional-dependencies"]
-    assert {"kafka", "proxywhirl", "server", "dev"} <= set(extras)
+    assert {"kafka", "http", "proxywhirl", "server", "dev"} <= set(extras)
     pinned = {}
     for line in (REPO / "requirements.lock").read_text().splitlines():
         if line and not line.startswith("#"):
@@ -33,4 +33,6 @@ def test_the_lock_pins_the_base_and_every_extra() -> None:
     base = {_name(r) for r in project["dependencies"]}
     assert not base & {"faust-streaming", "chdb", "clickhouse-connect", "fastapi", "uvicorn"}
     makefile = (REPO / "Makefile").read_text()
-    assert "pip install --quiet -e '.[dev,proxywhirl,server,kafka]'" in makefile
+    lock_extras = re.search(r"pip install --quiet -e '\.\[([a-z,]+)\]'", makefile)
+    assert lock_extras is not None
+    assert set(lock_extras.group(1).split(",")) == set(extras)  # every extra is locked
