@@ -1,19 +1,20 @@
-"""Privacy and schema checks for the strings a producer sends (DESIGN.md section 4).
+"""Privacy and schema checks for the strings a producer sends (docs/architecture.md).
 
 No proxy IP, port, credential, URL path or query may leave a fleet host. Every label (pool,
 region, source host) and target domain is checked for those forms before its first use; a value
 that passed is remembered in a bounded :class:`ValidatedCache`, so the hot path pays one set
-lookup per field. Errors name the field and the form found, never the value itself (the value is
-what must not leak, not even into a log shipped off the host).
+lookup per field. The forms themselves are defined once, in :mod:`schemas.privacy`, which the
+stream app's decoders apply again on arrival. Errors name the field and the form found, never
+the value itself (the value is what must not leak, not even into a log shipped off the host).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
 from producer.errors import InvalidEvent, PrivacyViolation
 from schemas.events import DOMAIN_PATTERN, LABEL_PATTERN, PROXY_ID_PATTERN
+from schemas.privacy import privacy_reason
 
 __all__ = [
     "ValidatedCache",
@@ -26,44 +27,6 @@ __all__ = [
 _LABEL_RE = re.compile(LABEL_PATTERN)
 _DOMAIN_RE = re.compile(DOMAIN_PATTERN)
 _PROXY_ID_RE = re.compile(PROXY_ID_PATTERN)
-_IPV4_RE = re.compile(r"(?<![0-9])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9])")
-_IPV6_CANDIDATE_RE = re.compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
-_HOST_PORT_RE = re.compile(r"^.+:[0-9]{1,5}$")
-_PATH_CHARS = ("/", "?", "#", "\\")
-_ENCODED_PATH = ("%2f", "%3f", "%23", "%5c")
-
-
-def _looks_like_ipv6(value: str) -> bool:
-    if "::" in value:
-        return True
-    for candidate in _IPV6_CANDIDATE_RE.findall(value):
-        for text in (candidate, candidate.rsplit(":", 1)[0]):
-            try:
-                ipaddress.IPv6Address(text.strip(":"))
-            except ValueError:
-                continue
-            return True
-    return False
-
-
-def privacy_reason(value: str) -> str | None:
-    """The forbidden form ``value`` looks like, or ``None`` if it is safe to send."""
-    if "://" in value:
-        return "looks like a URL (scheme://)"
-    if "@" in value:
-        return "looks like credentials (user:pass@)"
-    if any(c in value for c in _PATH_CHARS):
-        return "looks like a path or query ('/', '?', '#')"
-    lowered = value.lower()
-    if any(c in lowered for c in _ENCODED_PATH):
-        return "looks like an encoded path or query ('%2F')"
-    if "[" in value or "]" in value or _looks_like_ipv6(value):
-        return "looks like an IPv6 address"
-    if _IPV4_RE.search(value):
-        return "looks like an IPv4 address"
-    if _HOST_PORT_RE.match(value):
-        return "looks like a host:port"
-    return None
 
 
 def check_label(field: str, value: object) -> str:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from schemas.privacy import privacy_reason
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -25,6 +27,18 @@ DOMAIN_PATTERN = r"^[A-Za-z0-9.-]{1,253}$"
 
 MAX_LATENCY_MS = 86_400_000.0
 MAX_EVENTS_PER_BATCH = 100_000
+
+MAX_TS_MS = 4_102_444_799_999
+"""The latest storable event time, 2099-12-31T23:59:59.999Z. Storage keeps times as ClickHouse
+``DateTime`` (seconds up to 2106-02-07); stopping at the end of 2099 keeps every window, window
+end and rollup bucket derived from an event inside that range."""
+
+MAX_BYTES = 1 << 40
+"""Bytes in or out of one request, at most 1 TiB: a window's UInt64 sums cannot overflow before
+16 million such requests land in one scope's window."""
+
+MAX_RECORD_BYTES = 32 << 20
+"""The largest record (envelope or event) decoded: 32 MiB. Larger ones are refused unparsed."""
 
 
 class Outcome(enum.StrEnum):
@@ -43,7 +57,19 @@ class Outcome(enum.StrEnum):
     INTERNAL = "internal"
 
 
-Label = Annotated[str, Field(pattern=LABEL_PATTERN)]
+def _not_private(value: str) -> str:
+    reason = privacy_reason(value)
+    if reason is not None:
+        raise ValueError(reason)
+    return value
+
+
+def _not_private_domain(value: str | None) -> str | None:
+    return None if value is None else _not_private(value)
+
+
+Label = Annotated[str, Field(pattern=LABEL_PATTERN), AfterValidator(_not_private)]
+"""A pool, region or host name: the pattern, and nothing that looks like an address."""
 
 
 class RequestEvent(BaseModel):
@@ -53,7 +79,9 @@ class RequestEvent(BaseModel):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     event_id: Annotated[str, Field(min_length=1, max_length=64)]
-    ts_ms: Annotated[int, Field(ge=0, description="Event time: UTC epoch milliseconds")]
+    ts_ms: Annotated[
+        int, Field(ge=0, le=MAX_TS_MS, description="Event time: UTC epoch milliseconds")
+    ]
     pool: Label
     region: Label
     proxy_id: Annotated[
@@ -63,10 +91,12 @@ class RequestEvent(BaseModel):
     outcome: Outcome
     status_code: Annotated[int | None, Field(ge=100, le=599)] = None
     latency_ms: Annotated[float, Field(ge=0.0, le=MAX_LATENCY_MS)]
-    bytes_in: Annotated[int, Field(ge=0)] = 0
-    bytes_out: Annotated[int, Field(ge=0)] = 0
+    bytes_in: Annotated[int, Field(ge=0, le=MAX_BYTES)] = 0
+    bytes_out: Annotated[int, Field(ge=0, le=MAX_BYTES)] = 0
     attempts: Annotated[int, Field(ge=1, le=1000)] = 1
-    target_domain: Annotated[str | None, Field(pattern=DOMAIN_PATTERN)] = None
+    target_domain: Annotated[
+        str | None, Field(pattern=DOMAIN_PATTERN), AfterValidator(_not_private_domain)
+    ] = None
     source_host: Label
 
 
@@ -79,5 +109,5 @@ class EventBatch(BaseModel):
     batch_id: Annotated[str, Field(min_length=1, max_length=128)]
     source_host: Label
     pool: Label
-    sent_ms: Annotated[int, Field(ge=0)]
+    sent_ms: Annotated[int, Field(ge=0, le=MAX_TS_MS)]
     events: Annotated[list[RequestEvent], Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)]

@@ -31,6 +31,24 @@ class PipelineSettings(BaseModel):
     flush_interval_ms: Annotated[
         int, Field(ge=50, le=60_000, description="How often partial sums are written")
     ] = 1_000
+    max_clock_skew_ms: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="How far an event may be ahead of its record's time (the Kafka "
+            "timestamp, or the arrival over HTTP or in-process); further ones are dead-lettered "
+            "as clock_skew and counted per host",
+        ),
+    ] = 60_000
+    max_event_age_ms: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="How far an event may be behind its record's time; older ones are "
+            "dead-lettered as too_old (a producer's spool resends after an outage: keep this "
+            "above the longest outage it rides out)",
+        ),
+    ] = 7 * 86_400_000
     max_pending_records: Annotated[
         int, Field(ge=1, description="Records accepted but not yet aggregated (backpressure bound)")
     ] = 2_000

@@ -49,12 +49,19 @@ from typing import Any
 
 from schemas.aggregates import Scope, WindowAggregate
 from schemas.wire import WireEvent
-from stream_app.core.accumulator import Accumulator, merged_parts, new_delta
+from stream_app.core.accumulator import Accumulator, new_delta
 from stream_app.core.config import AggregatorConfig
 from stream_app.core.contributions import Contribution, Flush, ScopeKey, SourceRange
+from stream_app.core.fold import fold_pending
 from stream_app.core.ingest import PendingDeltas, accumulate_record
 from stream_app.core.late import LateBuffer, LateEvent
 from stream_app.core.open_windows import OpenWindows
+from stream_app.core.record_time import (
+    HostCounts,
+    OutOfRange,
+    OutOfRangeKind,
+    RecordTimeBounds,
+)
 from stream_app.core.watermark import Watermark, WatermarkState
 from stream_app.core.windows import WindowSpec
 
@@ -79,6 +86,10 @@ class AggregatorStats:
     pending_events: int
     clock_skew_records: int
     watermark_ms: int | None
+    out_of_range_events: int = 0
+    """Events refused for their time (``clock_skew`` or ``too_old``, see ``record_time``)."""
+    clock_skew_by_host: dict[str, int] | None = None
+    """Events refused as ``clock_skew``, per source host (bounded)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +118,14 @@ class WindowAggregator:
         self._proxies: OpenWindows[ProxyTuple] = OpenWindows(
             self.proxy_spec, config.max_proxies_per_window
         )
-        self._late = LateBuffer(config.max_late_events)
+        self._late: LateBuffer[LateEvent] = LateBuffer(config.max_late_events)
+        self._bounds = RecordTimeBounds(config.max_clock_skew_ms, config.max_event_age_ms)
+        self._check_times = config.max_clock_skew_ms is not None or (
+            config.max_event_age_ms is not None
+        )
+        self._refused: LateBuffer[OutOfRange] = LateBuffer(config.max_late_events)
+        self._skewed_by_host = HostCounts()
+        self._refused_events = 0
         # Deltas of accepted events not yet merged into the open windows.
         self._pending: PendingDeltas = {}
         self._pending_events = 0
@@ -134,11 +152,16 @@ class WindowAggregator:
         partition: int,
         offset: int,
         now_ms: int,
+        record_ms: int | None = None,
     ) -> None:
         """Aggregate one decoded record (an envelope's events or one bare event).
 
         ``offset`` is the record's position in ``source``/``partition`` (flushes report the
         ranges they cover); ``now_ms`` is the wall clock of its arrival, for the clock skew guard.
+        ``record_ms`` is the record's time (:mod:`stream_app.core.record_time`): events too far
+        from it are refused (see :meth:`drain_out_of_range`), and the record moves the watermark
+        no further than it. Without it, ``now_ms`` bounds the events and nothing caps the
+        watermark but the clock skew guard.
 
         The idle rule is not applied here but in :meth:`close_due_windows` (and
         :meth:`advance_idle`): between two of those calls the watermark moves by event time only,
@@ -155,6 +178,15 @@ class WindowAggregator:
             span[1] = offset
         if not events:
             return
+        newest_ms = max(map(_ts, events))
+        if self._check_times:
+            reference_ms = now_ms if record_ms is None else record_ms
+            events, refused = self._bounds.split(events, reference_ms, newest_ms)
+            if refused:
+                self._on_refused(refused, source, partition, offset, reference_ms)
+                if not events:
+                    return
+                newest_ms = max(map(_ts, events))
         watermark = self._watermark.value
         late = accumulate_record(events, self._pending, self._window_ms, watermark)
         if late and watermark is not None:
@@ -163,7 +195,24 @@ class WindowAggregator:
         accepted = len(events) - len(late)
         self._events_accepted += accepted
         self._pending_events += accepted
-        self._watermark.observe(max(map(_ts, events)), now_ms)
+        if record_ms is not None and newest_ms > record_ms:
+            newest_ms = record_ms
+        self._watermark.observe(newest_ms, now_ms)
+
+    def _on_refused(
+        self,
+        refused: list[tuple[WireEvent, OutOfRangeKind]],
+        source: str,
+        partition: int,
+        offset: int,
+        record_ms: int,
+    ) -> None:
+        """Keep events refused for their time for the dead letters; count clock skew per host."""
+        self._refused_events += len(refused)
+        for ev, kind in refused:
+            if kind == "clock_skew":
+                self._skewed_by_host.add(ev.source_host)
+            self._refused.offer(OutOfRange(ev, source, partition, offset, record_ms, kind))
 
     def _on_late(
         self,
@@ -198,64 +247,20 @@ class WindowAggregator:
     # -- materialisation ---------------------------------------------------------------------
 
     def _materialize(self) -> None:
-        """Merge pending deltas into the open windows and keep them for the next flush.
-
-        The pool x region delta is the merge of its proxies' deltas (merging a few bucket maps is
-        far cheaper than counting every event twice); a proxy's delta is also its delta for its
-        proxy window. This runs once per flush for every proxy that had traffic, so it works on
-        the window maps directly (no per-proxy method calls, tuple keys or proxy-set unions).
-        """
+        """Fold pending deltas into the open windows; keep them for the next flush."""
         pending = self._pending
         if not pending:
             return
         self._pending = {}
         self._pending_events = 0
-        proxy_window_ms = self._proxy_window_ms
-        proxies = self._proxies
-        scopes = self._scopes
-        unflushed_scopes = self._unflushed_scopes
-        unflushed_proxies = self._unflushed_proxies
-        overflow = 0
-        for key, by_proxy in pending.items():
-            window_start, pool, region = key
-            if len(by_proxy) > 1 or None not in by_proxy:
-                proxy_window_start = window_start - window_start % proxy_window_ms
-                proxy_window = proxies.window(proxy_window_start)
-                unflushed_key = (proxy_window_start, pool, region)
-                unflushed = unflushed_proxies.get(unflushed_key)
-                if unflushed is None:
-                    unflushed = unflushed_proxies[unflushed_key] = {}
-                for proxy_id, part in by_proxy.items():
-                    if proxy_id is None:
-                        continue
-                    part.proxies = {proxy_id}  # the hot loop left it the shared empty set
-                    proxy_key = (pool, region, proxy_id)
-                    open_acc = proxy_window.get(proxy_key)
-                    if open_acc is not None:
-                        open_acc.merge(part)
-                    elif not proxies.insert(proxy_window, proxy_key, part.copy()):
-                        overflow += part.requests
-                        continue
-                    kept = unflushed.get(proxy_id)
-                    if kept is None:
-                        unflushed[proxy_id] = part
-                    else:
-                        kept.merge(part)
-            delta = merged_parts(by_proxy.values())
-            delta.proxies.update(filter(None, by_proxy))
-            scope_key = (pool, region)
-            window = scopes.window(window_start)
-            open_acc = window.get(scope_key)
-            if open_acc is None:
-                scopes.insert(window, scope_key, delta.copy())
-            else:
-                open_acc.merge(delta)
-            kept = unflushed_scopes.get(key)
-            if kept is None:
-                unflushed_scopes[key] = delta
-            else:
-                kept.merge(delta)
-        self._proxy_overflow += overflow
+        self._proxy_overflow += fold_pending(
+            pending,
+            scopes=self._scopes,
+            proxies=self._proxies,
+            unflushed_scopes=self._unflushed_scopes,
+            unflushed_proxies=self._unflushed_proxies,
+            proxy_window_ms=self._proxy_window_ms,
+        )
 
     # -- output ------------------------------------------------------------------------------
 
@@ -321,6 +326,10 @@ class WindowAggregator:
         """Hand over the late events kept since the last drain (bounded; see ``stats``)."""
         return self._late.drain()
 
+    def drain_out_of_range(self) -> list[OutOfRange]:
+        """Hand over the events refused for their time since the last drain (bounded)."""
+        return self._refused.drain()
+
     # -- restart -----------------------------------------------------------------------------
 
     def restore_open_window(
@@ -378,4 +387,6 @@ class WindowAggregator:
             pending_events=self._pending_events,
             clock_skew_records=self._watermark.skewed_records,
             watermark_ms=self._watermark.value,
+            out_of_range_events=self._refused_events,
+            clock_skew_by_host=dict(self._skewed_by_host.counts),
         )

@@ -46,6 +46,23 @@ class AggregatorConfig(BaseModel):
         ),
     ] = 300_000
 
+    max_clock_skew_ms: Annotated[
+        int | None,
+        Field(
+            ge=0,
+            description="Events further ahead of their record's time (Kafka timestamp or "
+            "arrival) are refused as clock_skew (None: no limit)",
+        ),
+    ] = None
+    max_event_age_ms: Annotated[
+        int | None,
+        Field(
+            ge=0,
+            description="Events further behind their record's time are refused as too_old "
+            "(None: no limit)",
+        ),
+    ] = None
+
     @model_validator(mode="after")
     def _proxy_windows_cover_pool_windows(self) -> AggregatorConfig:
         if self.proxy_window_s % self.window_s:

@@ -9,10 +9,13 @@ events are only counted as dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from schemas.wire import WireEvent
 
 __all__ = ["LateBuffer", "LateEvent"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +30,9 @@ class LateEvent:
     watermark_ms: int
 
 
-class LateBuffer:
-    """A bounded list of late events; what does not fit is counted in ``dropped``."""
+class LateBuffer(Generic[_T]):
+    """A bounded list of side-output items (late events, events refused for their time); what
+    does not fit is counted in ``dropped``."""
 
     __slots__ = ("_events", "_max_events", "dropped")
 
@@ -36,13 +40,13 @@ class LateBuffer:
         if max_events < 0:
             raise ValueError(f"max_events must be >= 0, got {max_events}")
         self._max_events = max_events
-        self._events: list[LateEvent] = []
+        self._events: list[_T] = []
         self.dropped = 0
 
     def __len__(self) -> int:
         return len(self._events)
 
-    def offer(self, late: LateEvent) -> bool:
+    def offer(self, late: _T) -> bool:
         """Keep ``late`` if there is room; return whether it was kept."""
         if len(self._events) >= self._max_events:
             self.dropped += 1
@@ -50,7 +54,7 @@ class LateBuffer:
         self._events.append(late)
         return True
 
-    def drain(self) -> list[LateEvent]:
+    def drain(self) -> list[_T]:
         """Hand over everything kept so far, oldest first, and start a new list."""
         events, self._events = self._events, []
         return events

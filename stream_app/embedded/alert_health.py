@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import time
+
 from stream_app.alerting.pipeline_alert import WithoutPipelineAlert
-from stream_app.core.rules import PipelineStatus
+from stream_app.core.rules import PipelineStatus, SkewTracker
 from stream_app.embedded.pipeline import EmbeddedPipeline
 
 
@@ -28,16 +30,25 @@ class PipelineProbe:
         self._retries = pipeline.stats.sink_retries
         self._flushes = pipeline.stats.flushes
         self.sink_ok = True
+        self._skew = SkewTracker()
 
-    def status(self) -> PipelineStatus:
+    def status(self, now_ms: int | None = None) -> PipelineStatus:
         stats = self._pipeline.stats
         if stats.flushes != self._flushes:
             self.sink_ok = True
         elif stats.sink_retries != self._retries:
             self.sink_ok = False
         self._retries, self._flushes = stats.sink_retries, stats.flushes
+        aggregator = self._pipeline.aggregator
+        skewed = self._skew.update(
+            aggregator.stats.clock_skew_by_host or {},
+            time.time_ns() // 1_000_000 if now_ms is None else now_ms,
+        )
         return PipelineStatus(
-            lag_ms=None, sink_ok=self.sink_ok, watermark_ms=self._pipeline.aggregator.watermark_ms
+            lag_ms=None,
+            sink_ok=self.sink_ok,
+            watermark_ms=aggregator.watermark_ms,
+            skewed_hosts=skewed,
         )
 
 

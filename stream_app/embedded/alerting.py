@@ -233,8 +233,8 @@ class EmbeddedAlerting:
 
     def report_pipeline_status(self) -> None:
         """Hand the pipeline's current health to both engines (publishing what changes)."""
-        status = self.probe.status()
         now_ms = self._clock_ms()
+        status = self.probe.status(now_ms)
         scope_out = self.scope_runner.engine.set_pipeline_status(status, now_ms=now_ms)
         publish_output(scope_out, self.dispatcher)
         fleet_out = self.fleet_runner.engine.set_pipeline_status(status, now_ms=now_ms)

@@ -27,6 +27,7 @@ from stream_app.dead_letters import DeadLetters
 from stream_app.embedded.handoff import DecodedRecord, RecordHandoff
 from stream_app.settings import PipelineSettings
 from stream_app.storage.errors import SinkUnavailable
+from stream_app.storage.sink import RejectedRow
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +41,9 @@ _BACKOFF_MAX_S = 5.0
 class FlushSink(Protocol):
     """What the pipeline writes to (a :class:`stream_app.storage.sink.ClickHouseSink`)."""
 
-    def write(self, flush: Flush) -> None:
-        """Store one flush idempotently; raise SinkUnavailable when it may be retried."""
+    def write(self, flush: Flush) -> Sequence[RejectedRow]:
+        """Store one flush idempotently; raise SinkUnavailable when it may be retried; return
+        the rows refused for their data."""
 
 
 def wall_clock_ms() -> int:
@@ -57,6 +59,9 @@ class PipelineStats:
     flushes: int = 0
     sink_retries: int = 0
     windows_closed: int = 0
+    rejected_rows: int = 0
+    out_of_range_events: int = 0
+    consume_errors: int = 0
 
 
 class EmbeddedPipeline:
@@ -101,33 +106,80 @@ class EmbeddedPipeline:
         return self._handoff
 
     def process_record(self, payload: bytes, now_ms: int) -> None:
-        """Decode one record and aggregate it; poison goes to the dead letters."""
+        """Decode one record and aggregate it; poison goes to the dead letters.
+
+        The record's time is ``now_ms``, its arrival (:mod:`stream_app.core.record_time`).
+        Nothing raises: a record that makes any step fail is dead-lettered with the reason and
+        counted in ``stats.consume_errors``.
+        """
         offset = self._next_offset
         self._next_offset += 1
         self.stats.records += 1
         try:
             events = decode_record(payload)
         except DecodeError as exc:
-            self.stats.dead_letters += 1
-            self._dead_letters.put(
-                source=self.source, partition=0, offset=offset, payload=payload, reason=str(exc)
+            self._dead_letter(offset, payload, str(exc))
+            return
+        try:
+            self.aggregator.add(
+                events,
+                source=self.source,
+                partition=0,
+                offset=offset,
+                now_ms=now_ms,
+                record_ms=now_ms,
             )
+        except Exception as exc:
+            self.stats.consume_errors += 1
+            if self.stats.consume_errors == 1 or self.stats.consume_errors % 1000 == 0:
+                logger.exception(
+                    "record %d of %s could not be aggregated (%d so far): dead-lettered",
+                    offset,
+                    self.source,
+                    self.stats.consume_errors,
+                )
+            self._dead_letter(offset, payload, f"internal: {type(exc).__name__}: {exc}")
             return
         self.stats.events += len(events)
-        self.aggregator.add(events, source=self.source, partition=0, offset=offset, now_ms=now_ms)
 
     def process_decoded(self, record: DecodedRecord, now_ms: int) -> None:
         """Aggregate a record the HTTP ingest decoded and validated, under its own source and
         offset (its durable inbox learns from ``source_offsets`` what is stored)."""
         self.stats.records += 1
+        try:
+            self.aggregator.add(
+                record.events,
+                source=record.source,
+                partition=0,
+                offset=record.offset,
+                now_ms=now_ms,
+                record_ms=now_ms,
+            )
+        except Exception as exc:
+            self.stats.consume_errors += 1
+            logger.exception(
+                "record %d of %s could not be aggregated", record.offset, record.source
+            )
+            self.stats.dead_letters += 1
+            self._dead_letters.put(
+                source=record.source,
+                partition=0,
+                offset=record.offset,
+                payload=b"[" + b",".join(encode_event(e) for e in record.events) + b"]",
+                reason=f"internal: {type(exc).__name__}: {exc}",
+            )
+            return
         self.stats.events += len(record.events)
-        self.aggregator.add(
-            record.events, source=record.source, partition=0, offset=record.offset, now_ms=now_ms
-        )
 
     def handoff(self) -> RecordHandoff:
         """The queue feeding this pipeline (call from inside the running loop)."""
         return self._ensure_handoff()
+
+    def _dead_letter(self, offset: int, payload: bytes, reason: str) -> None:
+        self.stats.dead_letters += 1
+        self._dead_letters.put(
+            source=self.source, partition=0, offset=offset, payload=payload, reason=reason
+        )
 
     async def flush_and_close(self, stop: asyncio.Event | None = None) -> list[WindowAggregate]:
         """Write the pending partial sums (retrying while the sink is down), close due windows."""
@@ -149,7 +201,17 @@ class EmbeddedPipeline:
         return closed
 
     def _keep_late_events(self) -> None:
-        """Late events are counted in the aggregates and kept, with the reason, as dead letters."""
+        """Late events are counted in the aggregates and kept, with the reason, as dead letters;
+        events refused for their time (clock skew) are only kept."""
+        for refused in self.aggregator.drain_out_of_range():
+            self.stats.out_of_range_events += 1
+            self._dead_letters.put(
+                source=refused.source,
+                partition=refused.partition,
+                offset=refused.offset,
+                payload=encode_event(refused.event),
+                reason=refused.reason,
+            )
         for late in self.aggregator.drain_late():
             self.stats.late_events += 1
             self._dead_letters.put(
@@ -163,12 +225,29 @@ class EmbeddedPipeline:
                 ),
             )
 
+    def _keep_rejected(self, flush: Flush, rejected: Sequence[RejectedRow]) -> None:
+        """Rows storage refused for their data become dead letters (the rest was stored)."""
+        first = min((r.first_offset for r in flush.ranges), default=0)
+        last = max((r.last_offset for r in flush.ranges), default=0)
+        for row in rejected:
+            self.stats.dead_letters += 1
+            self.stats.rejected_rows += 1
+            self._dead_letters.put(
+                source=self.source,
+                partition=0,
+                offset=first,
+                payload=row.document(),
+                reason=f"rejected by storage (a row made from records {first}-{last}): "
+                f"{row.reason}",
+            )
+
     async def _write(self, flush: Flush, stop: asyncio.Event | None) -> None:
         delay_s = 0.1
         while True:
             try:
-                await asyncio.to_thread(self._sink.write, flush)
+                rejected = await asyncio.to_thread(self._sink.write, flush)
                 self.stats.flushes += 1
+                self._keep_rejected(flush, rejected)
                 return
             except SinkUnavailable as exc:
                 self.stats.sink_retries += 1

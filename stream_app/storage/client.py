@@ -22,9 +22,15 @@ from urllib.parse import urlsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
+from clickhouse_connect.driver.exceptions import (
+    ClickHouseError,
+    DatabaseError,
+    DataError,
+    OperationalError,
+)
 
 from stream_app.storage.errors import (
+    DataRejected,
     SinkRejected,
     SinkUnavailable,
     StorageConfigError,
@@ -70,6 +76,24 @@ RETRIABLE_SERVER_CODES = frozenset(
 )
 """ClickHouse error codes meaning "not now" rather than "never"."""
 
+_DATA_SERVER_CODES = frozenset(
+    {
+        6,  # CANNOT_PARSE_TEXT
+        27,  # CANNOT_PARSE_INPUT_ASSERTION_FAILED
+        38,  # CANNOT_PARSE_DATE
+        41,  # CANNOT_PARSE_DATETIME
+        53,  # TYPE_MISMATCH
+        69,  # ARGUMENT_OUT_OF_BOUND
+        70,  # CANNOT_CONVERT_TYPE
+        72,  # CANNOT_PARSE_NUMBER
+        117,  # INCORRECT_DATA
+        131,  # TOO_LARGE_STRING_SIZE
+        321,  # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+        407,  # DECIMAL_OVERFLOW
+    }
+)
+"""ClickHouse error codes meaning "not this data" rather than "not this statement"."""
+
 _CLIENT_DATA_ERRORS = (ValueError, TypeError, OverflowError, KeyError, struct.error)
 
 
@@ -81,6 +105,10 @@ def translate_error(exc: BaseException, action: str) -> StorageError:
         return SinkUnavailable(f"{action}: ClickHouse unreachable: {exc}")
     if isinstance(exc, DatabaseError) and exc.code in RETRIABLE_SERVER_CODES:
         return SinkUnavailable(f"{action}: ClickHouse busy (code {exc.code}): {exc}")
+    if isinstance(exc, DataError) or (
+        isinstance(exc, DatabaseError) and exc.code in _DATA_SERVER_CODES
+    ):
+        return DataRejected(f"{action}: ClickHouse refused the data: {exc}")
     if isinstance(exc, ClickHouseError):
         return SinkRejected(f"{action}: ClickHouse refused it: {exc}")
     if isinstance(exc, (TimeoutError, ConnectionError)):
@@ -89,7 +117,7 @@ def translate_error(exc: BaseException, action: str) -> StorageError:
         # Around the embedded engine: temp files for inserts, the data directory.
         return SinkUnavailable(f"{action}: I/O error: {exc}")
     if isinstance(exc, _CLIENT_DATA_ERRORS):
-        return SinkRejected(f"{action}: data cannot be encoded: {type(exc).__name__}: {exc}")
+        return DataRejected(f"{action}: data cannot be encoded: {type(exc).__name__}: {exc}")
     return SinkRejected(f"{action}: unexpected {type(exc).__name__}: {exc}")
 
 

@@ -12,9 +12,13 @@ outside this package sees a clickhouse-connect exception.
     and retry the same call; inserts are idempotent, so a retry never double counts. The sink
     itself retries a bounded number of times before raising it.
 ``SinkRejected`` (poison)
-    The store refused the statement or the data: a value out of range, a type mismatch, an
-    unknown table or column (the schema is not migrated), a syntax error. Retrying cannot help:
-    dead-letter the flush (and count it) or fix the deployment.
+    The store refused the statement: an unknown table or column (the schema is not migrated),
+    a syntax error, a missing permission. Retrying cannot help: fix the deployment. A worker
+    stops on it with a non-zero exit (an infrastructure failure, not the data's fault).
+``DataRejected`` (poison, a ``SinkRejected``)
+    The store refused the *data*: a value out of its column's range, a type mismatch, a value
+    the client cannot encode. The sink isolates the rows at fault (bisecting the insert) and
+    stores the rest; the runtime dead-letters those rows with the reason and goes on.
 ``MigrationError`` (poison)
     A migration could not be applied or rolled back, or an applied migration was edited. The
     message names the migration (``0002_rollups``) and the statement that failed; when the
@@ -32,6 +36,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "DataRejected",
     "MigrationError",
     "SinkRejected",
     "SinkUnavailable",
@@ -55,6 +60,10 @@ class SinkUnavailable(StorageError):
 
 class SinkRejected(StorageError):
     """The store refused the statement or the data: retrying cannot help (poison)."""
+
+
+class DataRejected(SinkRejected):
+    """The store refused the data of the rows written (poison for those rows only)."""
 
 
 class MigrationError(StorageError):

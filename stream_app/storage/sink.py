@@ -9,30 +9,38 @@ keeps a deduplication window, so writing the same flush again changes nothing an
 when a previous attempt failed half-way through the views.
 
 Retriable failures (:class:`SinkUnavailable`) are retried ``insert_retries`` times with
-exponential backoff and jitter, then raised; poison (:class:`SinkRejected`) is raised at once.
+exponential backoff and jitter, then raised; a refused statement (:class:`SinkRejected`: the
+schema is missing, a permission) is raised at once. Refused *data* (:class:`DataRejected`: a value
+out of its column's range) is isolated instead: the rows are sorted, the insert is bisected
+until the rows at fault stand alone, everything else is stored, and :meth:`ClickHouseSink.write`
+returns the refused rows with the reason for the runtime to dead-letter. Each part of a bisected
+flush carries a token derived from the flush's (``<token>#<path>``), so a rebuilt flush, bisected
+the same way, is deduplicated part by part. The source offset rows travel with every part.
 The sink is synchronous (chDB has no async client): from asyncio use :meth:`write_async`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from schemas.wire import WireEvent
-from stream_app.core.contributions import Flush
+from stream_app.core.contributions import Contribution, Flush
 from stream_app.storage.client import StorageClient, get_client
 from stream_app.storage.engines import quote_identifier
-from stream_app.storage.errors import SinkRejected, SinkUnavailable
+from stream_app.storage.errors import DataRejected, SinkRejected, SinkUnavailable
 from stream_app.storage.rows import INGEST_COLUMNS, RAW_COLUMNS, flush_columns, raw_event_columns
 from stream_app.storage.settings import StorageSettings
 from stream_app.storage.tables import INGEST_TABLE, RAW_TABLE
 
-__all__ = ["ClickHouseSink", "SinkStats"]
+__all__ = ["ClickHouseSink", "RejectedRow", "SinkStats"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +59,45 @@ class SinkStats:
     rejected: int = 0
     undeduplicated_writes: int = 0
     misaligned_windows: int = 0
+    rejected_rows: int = 0
+    """Rows storage refused for their data, isolated and handed back (dead-lettered)."""
+    bisect_inserts: int = 0
+    """Inserts of parts of flushes whose data was refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRow:
+    """One row of a flush that storage refused for its data, and why."""
+
+    contribution: Contribution
+    level: Literal["scope", "proxy"]
+    reason: str
+
+    def document(self) -> bytes:
+        """The row as a JSON document (the dead letter's payload)."""
+        c = self.contribution
+        acc = c.acc
+        doc = {
+            "level": self.level,
+            "pool": c.scope.pool,
+            "region": c.scope.region,
+            "proxy_id": c.scope.proxy_id,
+            "window_start_ms": c.window_start_ms,
+            "window_s": c.window_s,
+            "requests": acc.requests,
+            "successes": acc.successes,
+            "outcomes": acc.outcomes,
+            "bytes_in": acc.bytes_in,
+            "bytes_out": acc.bytes_out,
+            "attempts": acc.attempts,
+            "late_events": acc.late_events,
+            "latency_sum_ms": _json_float(acc.latency_sum_ms),
+        }
+        return json.dumps(doc, separators=(",", ":"), default=str).encode()
+
+
+def _json_float(value: float) -> float | str:
+    return value if math.isfinite(value) else str(value)
 
 
 def _dedup_settings(token: str | None, client: StorageClient) -> dict[str, Any]:
@@ -74,6 +121,10 @@ def _dedup_settings(token: str | None, client: StorageClient) -> dict[str, Any]:
     if modern:
         on["deduplicate_insert"] = "enable"
     return on
+
+
+def _scope_key(c: Contribution) -> tuple[str, str, str]:
+    return (c.scope.pool, c.scope.region, c.scope.proxy_id or "")
 
 
 class ClickHouseSink:
@@ -105,16 +156,36 @@ class ClickHouseSink:
     def raw_events_enabled(self) -> bool:
         return self._settings.raw_events
 
-    def write(self, flush: Flush) -> None:
+    def write(self, flush: Flush) -> list[RejectedRow]:
         """Store one flush with one idempotent insert (retried while the store is unavailable).
 
-        Raises :class:`SinkUnavailable` once the retries are spent (retry later with the same
-        flush: nothing is double counted) and :class:`SinkRejected` for poison.
+        Returns the rows storage refused for their data (see the module docstring); everything
+        else is stored. Raises :class:`SinkUnavailable` once the retries are spent (retry later
+        with the same flush: nothing is double counted) and :class:`SinkRejected` when storage
+        refuses the statement itself.
         """
         if flush.empty and not flush.ranges:
-            return
+            return []
         self._check_windows(flush)
         token = flush.dedup_token() if flush.ranges else None
+        rejected: list[RejectedRow] = []
+        try:
+            self._insert_flush(flush, token)
+        except DataRejected as exc:
+            if flush.empty:  # only offset rows: nothing to isolate, the statement is at fault
+                raise SinkRejected(str(exc)) from exc
+            rejected = self._isolate(flush, token, exc)
+            self.stats.rejected_rows += len(rejected)
+        self.stats.flushes_written += 1
+        if token is None:
+            self.stats.undeduplicated_writes += 1
+        return rejected
+
+    async def write_async(self, flush: Flush) -> list[RejectedRow]:
+        """:meth:`write` in a worker thread, for asyncio callers."""
+        return await asyncio.to_thread(self.write, flush)
+
+    def _insert_flush(self, flush: Flush, token: str | None) -> None:
         try:
             columns = flush_columns(flush)
         except (AttributeError, TypeError) as exc:
@@ -123,14 +194,55 @@ class ClickHouseSink:
         rows = self._insert(
             self._ingest_table, columns, INGEST_COLUMNS, _dedup_settings(token, self._client), token
         )
-        self.stats.flushes_written += 1
         self.stats.rows_written += rows
-        if token is None:
-            self.stats.undeduplicated_writes += 1
 
-    async def write_async(self, flush: Flush) -> None:
-        """:meth:`write` in a worker thread, for asyncio callers."""
-        await asyncio.to_thread(self.write, flush)
+    def _isolate(self, flush: Flush, token: str | None, exc: DataRejected) -> list[RejectedRow]:
+        """Store every row of ``flush`` storage accepts; return the refused ones."""
+        rows: list[tuple[Literal["scope", "proxy"], Contribution]] = [
+            *(("scope", c) for c in flush.scopes),
+            *(("proxy", c) for c in flush.proxies),
+        ]
+        rows.sort(key=lambda r: (r[0], r[1].window_start_ms, r[1].window_s, *_scope_key(r[1])))
+        logger.warning(
+            "storage refused the data of a flush (token %s, %d rows): isolating the rows at "
+            "fault: %s",
+            token,
+            len(rows),
+            exc,
+        )
+        rejected = self._bisect(rows, flush, token, "", exc)
+        # The offsets are handled whatever happened to their rows: record them on their own too
+        # (the parts that were stored carried them already; this covers a flush refused whole).
+        offsets_token = None if token is None else f"{token}#offsets"
+        self._insert_flush(Flush(ranges=flush.ranges), offsets_token)
+        return rejected
+
+    def _bisect(
+        self,
+        rows: list[tuple[Literal["scope", "proxy"], Contribution]],
+        flush: Flush,
+        token: str | None,
+        path: str,
+        exc: DataRejected,
+    ) -> list[RejectedRow]:
+        if len(rows) == 1:
+            level, contribution = rows[0]
+            return [RejectedRow(contribution, level, str(exc))]
+        mid = len(rows) // 2
+        rejected: list[RejectedRow] = []
+        for half, part in (("0", rows[:mid]), ("1", rows[mid:])):
+            part_flush = Flush(
+                scopes=[c for level, c in part if level == "scope"],
+                proxies=[c for level, c in part if level == "proxy"],
+                ranges=flush.ranges,
+            )
+            part_token = None if token is None else f"{token}#{path}{half}"
+            self.stats.bisect_inserts += 1
+            try:
+                self._insert_flush(part_flush, part_token)
+            except DataRejected as part_exc:
+                rejected.extend(self._bisect(part, flush, token, path + half, part_exc))
+        return rejected
 
     def write_raw(self, events: Sequence[WireEvent], dedup_token: str | None = None) -> int:
         """Store raw events when ``raw_events`` is enabled; returns how many were written.

@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from schemas.aggregates import WindowAggregate
-from stream_app.core.contributions import Flush
+from stream_app.core.contributions import Contribution, Flush
 from stream_app.core.late import LateEvent
+from stream_app.core.record_time import OutOfRange
 from stream_app.worker.errors import WorkerFatal
 from stream_app.worker.partitions import (
     MAX_METADATA_BYTES,
@@ -33,6 +34,7 @@ __all__ = [
     "Cycle",
     "PartitionWindows",
     "Unit",
+    "range_of",
     "take_cycle",
 ]
 
@@ -56,7 +58,23 @@ class Unit:
     flush: Flush
     intent: dict[int, CommitPoint]
     """Committed before the write: unchanged offsets, metadata with the flush's ranges."""
+    parts: list[tuple[RangeIntent, Flush]] = field(default_factory=list)
+    """The partitions' flushes merged into ``flush``, with their ranges."""
     written: bool = False
+
+    def range_of(self, contribution: Contribution) -> RangeIntent:
+        """The range of the partition whose flush holds ``contribution`` (one of ``flush``'s)."""
+        return range_of(self.parts, contribution)
+
+
+def range_of(parts: Iterable[tuple[RangeIntent, Flush]], contribution: Contribution) -> RangeIntent:
+    """The range of the partition flush among ``parts`` that holds ``contribution``."""
+    for intent, part in parts:
+        if any(c is contribution for c in part.scopes) or any(
+            c is contribution for c in part.proxies
+        ):
+            return intent
+    raise ValueError(f"{contribution.scope} is not a row of these flushes")
 
 
 @dataclass
@@ -103,6 +121,7 @@ def take_cycle(
     clocks: dict[int, int],
     record_times: list[tuple[int, int]],
     on_late: Callable[[LateEvent], None],
+    on_refused: Callable[[OutOfRange], None] = lambda _: None,
 ) -> Cycle:
     """Close due windows at each partition's clock and take every partition's flush."""
     scopes: list[WindowAggregate] = []
@@ -123,6 +142,8 @@ def take_cycle(
         for event in aggregator.drain_late():
             late += 1
             on_late(event)
+        for refused in aggregator.drain_out_of_range():
+            on_refused(refused)
         watermark = aggregator.watermark_state()
         if flush.ranges:
             (span,) = flush.ranges  # one partition, one source
@@ -157,4 +178,4 @@ def _unit(group: list[tuple[RangeIntent, Flush]]) -> Unit:
     size = max(len(p.metadata) for p in points.values())
     if size > MAX_METADATA_BYTES:  # cannot happen with MAX_RANGES_PER_UNIT; be loud
         raise WorkerFatal(f"flush intent of {size} bytes exceeds {MAX_METADATA_BYTES}")
-    return Unit(merged, points)
+    return Unit(merged, points, group)

@@ -25,16 +25,17 @@ from typing import Protocol
 
 from schemas.aggregates import WindowAggregate
 from stream_app.core.contributions import Flush
+from stream_app.storage.sink import RejectedRow
 from stream_app.worker.cycle import Cycle, PartitionWindows
 from stream_app.worker.errors import BrokerUnavailable, PartitionsLost
 from stream_app.worker.kafka_consumer import ConsumerControl
-from stream_app.worker.partitions import CommitPoint, PartitionState
+from stream_app.worker.partitions import CommitPoint, PartitionState, RangeIntent
 from stream_app.worker.publisher import TopicPublisher
 from stream_app.worker.records import window_record
 from stream_app.worker.settings import WorkerSettings
 from stream_app.worker.stats import WorkerStats
 
-__all__ = ["CycleStore", "FlushSink", "PartitionWindowListener", "WindowListener"]
+__all__ = ["CycleStore", "FlushSink", "PartitionWindowListener", "RejectedFn", "WindowListener"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +49,13 @@ _PUBLISH_TIMEOUT_S = 10.0
 class FlushSink(Protocol):
     """Where flushes go (:class:`stream_app.storage.sink.ClickHouseSink`)."""
 
-    def write(self, flush: Flush) -> None:
-        """Store one flush idempotently; SinkUnavailable when it may be retried."""
+    def write(self, flush: Flush) -> Sequence[RejectedRow]:
+        """Store one flush idempotently; SinkUnavailable when it may be retried. Returns the
+        rows refused for their data (the rest is stored)."""
+
+
+RejectedFn = Callable[[RangeIntent, RejectedRow], None]
+"""Dead-letter one row storage refused, made from the records of the range."""
 
 
 @dataclass
@@ -71,8 +77,10 @@ class CycleStore:
         windows: TopicPublisher | None,
         stats: WorkerStats,
         clock: Callable[[], int],
+        on_rejected: RejectedFn,
     ) -> None:
         self._settings = settings
+        self._on_rejected = on_rejected
         self._sink = sink
         self._consumer = consumer
         self._dead_letters = dead_letters
@@ -81,7 +89,7 @@ class CycleStore:
         self._clock = clock
         self._listeners: list[_Listener] = []
         self._partition_listeners: list[PartitionWindowListener] = []
-        self._write: asyncio.Future[None] | None = None
+        self._write: asyncio.Future[Sequence[RejectedRow]] | None = None
 
     def add_listener(self, listener: WindowListener, *, per_proxy: bool = False) -> None:
         self._listeners.append(_Listener(listener, per_proxy))
@@ -96,7 +104,11 @@ class CycleStore:
             if unit.written:
                 continue
             await self._commit(unit.intent, held, intent=True)
-            await self._write_flush(unit.flush)
+            rejected = await self._write_flush(unit.flush)
+            for row in rejected:
+                self._on_rejected(unit.range_of(row.contribution), row)
+            if rejected:  # before the offsets move past the records they were made from
+                await self._dead_letters.deliver(_PUBLISH_TIMEOUT_S)
             unit.written = True
         if not cycle.observed:
             self._observe_stored(cycle)
@@ -126,13 +138,13 @@ class CycleStore:
             return cycle.scopes + cycle.proxies
         return cycle.scopes
 
-    async def _write_flush(self, flush: Flush) -> None:
+    async def _write_flush(self, flush: Flush) -> Sequence[RejectedRow]:
         """Write in a thread; a write once started is always awaited to its end (a partition
         must not change hands while a write covering it may still land)."""
         write = asyncio.ensure_future(asyncio.to_thread(self._sink.write, flush))
         self._write = write
         try:
-            await asyncio.shield(write)
+            rejected = await asyncio.shield(write)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await write
@@ -140,8 +152,10 @@ class CycleStore:
         finally:
             self._write = None
         self._stats.flushes += 1
-        self._stats.flush_rows += len(flush.scopes) + len(flush.proxies)
+        self._stats.flush_rows += len(flush.scopes) + len(flush.proxies) - len(rejected)
+        self._stats.rejected_rows += len(rejected)
         self._stats.last_flush_wall_ms = self._clock()
+        return rejected
 
     def _observe_stored(self, cycle: Cycle) -> None:
         now_ms = self._clock()

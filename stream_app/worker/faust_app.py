@@ -1,6 +1,6 @@
 """The Faust app of the stream worker: one agent over ``<prefix>.requests``, rebalance hooks.
 
-Decisions (DESIGN.md section 4): records are batch envelopes (or single events) read as raw
+Decisions (docs/architecture.md): records are batch envelopes (or single events) read as raw
 bytes; windows live in the pure core, not in Faust tables (no tables, no changelogs, no
 ``on_window_close``); Faust's own web server is off (it would listen on all interfaces): the
 worker serves ``/metrics`` and ``/health`` itself (:mod:`stream_app.worker.http`).
@@ -83,7 +83,9 @@ def connect_worker(app: faust.App, worker: StreamWorker) -> None:
     async def consume(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             message = event.message
-            process(message.partition, message.offset, message.key, message.value)
+            stamp = message.timestamp
+            timestamp_ms = round(stamp * 1000) if stamp is not None and stamp > 0 else None
+            process(message.partition, message.offset, message.key, message.value, timestamp_ms)
 
     app.agent(topic, name=_AGENT_NAME, concurrency=1)(consume)
 

@@ -14,13 +14,12 @@ from collections import deque
 from dataclasses import dataclass
 
 from schemas.errors import DecodeError
-from schemas.wire import WireEvent, decode_batch, decode_record
+from schemas.wire import WireBatch, WireEvent, decode_envelope_or_event
 from stream_app.core.aggregator import WindowAggregator
 
 __all__ = ["Ingested", "RecentBatches", "ingest_record"]
 
 _NO_EVENTS: tuple[WireEvent, ...] = ()
-_ENVELOPE_MARK = b'"events"'
 
 
 class RecentBatches:
@@ -56,12 +55,12 @@ class Ingested:
 
 
 def _decode(value: bytes, recent: RecentBatches | None) -> tuple[list[WireEvent], bool]:
-    if _ENVELOPE_MARK in value:
-        batch = decode_batch(value)
-        if recent is not None and recent.repeated(batch.batch_id):
+    decoded = decode_envelope_or_event(value)
+    if isinstance(decoded, WireBatch):
+        if recent is not None and recent.repeated(decoded.batch_id):
             return [], True
-        return batch.events, False
-    return decode_record(value), False
+        return decoded.events, False
+    return [decoded], False
 
 
 def ingest_record(
@@ -72,10 +71,12 @@ def ingest_record(
     offset: int,
     value: bytes | None,
     now_ms: int,
+    record_ms: int | None = None,
     recent: RecentBatches | None = None,
 ) -> Ingested:
     """Decode ``value`` (an envelope or one event) and add its events.
 
+    ``record_ms`` is the record's Kafka timestamp (see :mod:`stream_app.core.record_time`).
     Either way the offset is added, so the flush's range covers it and storage knows it was
     handled: also for a record that cannot be decoded (``reason``) or a repeated envelope.
     """
@@ -89,7 +90,12 @@ def ingest_record(
         else:
             if events:
                 aggregator.add(
-                    events, source=source, partition=partition, offset=offset, now_ms=now_ms
+                    events,
+                    source=source,
+                    partition=partition,
+                    offset=offset,
+                    now_ms=now_ms,
+                    record_ms=record_ms,
                 )
                 return Ingested(events)
             result = Ingested([], None, repeated)

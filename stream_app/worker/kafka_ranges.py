@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped, unused-ignore]
 from aiokafka.errors import (  # type: ignore[import-untyped, unused-ignore]
@@ -30,6 +31,13 @@ class RangeRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp_ms: int | None = None
+    """The record's Kafka timestamp (None: the log has none)."""
+
+
+def _timestamp_ms(message: Any) -> int | None:
+    stamp = message.timestamp
+    return stamp if isinstance(stamp, int) and stamp >= 0 else None
 
 
 class RangeReader:
@@ -79,7 +87,11 @@ class RangeReader:
                     first, last = wanted[tp.partition]
                     for m in messages:
                         if first <= m.offset <= last:
-                            out.append(RangeRecord(tp.partition, m.offset, m.key, m.value))
+                            out.append(
+                                RangeRecord(
+                                    tp.partition, m.offset, m.key, m.value, _timestamp_ms(m)
+                                )
+                            )
                     if messages and messages[-1].offset >= last:
                         remaining.discard(tp.partition)
                         consumer.pause(tp)

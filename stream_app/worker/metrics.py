@@ -2,13 +2,17 @@
 
 A custom collector renders :class:`~stream_app.worker.stats.WorkerStats` at scrape time (no
 per-record cost). Labels are bounded: ``partition`` (the requests topic's partitions),
-``level`` and ``reason``; never pools, regions or proxies (those are in the window metrics).
+``level``, ``reason`` and ``source_host`` (only hosts whose clocks ran ahead, at most 10,000);
+never pools, regions or proxies (those are in the window metrics).
 
 =================================================  ===========================================
 ``proxywhirl_worker_records_total``                records aggregated
 ``proxywhirl_worker_events_total``                 events aggregated
 ``proxywhirl_worker_skipped_records_total``        records below the read position (re-reads)
-``proxywhirl_worker_dead_letters_total{reason}``   ``decode``, ``late`` or ``empty``
+``proxywhirl_worker_dead_letters_total{reason}``   per dead-letter kind (``decode``, ``late``...)
+``proxywhirl_worker_clock_skew_events_total``      events ahead of their record, ``{source_host}``
+``proxywhirl_worker_consume_errors_total``         records that failed the consume path
+``proxywhirl_worker_rejected_rows_total``          rows storage refused for their data
 ``proxywhirl_worker_flushes_total``                flushes stored (one insert each)
 ``proxywhirl_worker_sink_failures_total``          failed writes (retried)
 ``proxywhirl_worker_commits_total``                offset commits after stored flushes
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import get_args
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -36,6 +41,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from stream_app.worker.dead_letter_queue import DeadLetterKind
 from stream_app.worker.runtime import StreamWorker
 from stream_app.worker.stats import DelayHistogram
 
@@ -93,10 +99,27 @@ class WorkerCollector(Collector):
         dead = CounterMetricFamily(
             _P + "dead_letters", "Records sent to the dead-letter topic", labels=["reason"]
         )
-        dead.add_metric(["decode"], s.decode_errors)
-        dead.add_metric(["late"], s.late_events)
-        dead.add_metric(["empty"], max(0, s.dead_letters - s.decode_errors - s.late_events))
+        for kind in get_args(DeadLetterKind):
+            dead.add_metric([kind], s.dead_letters_by_kind.get(kind, 0))
         yield dead
+        skew = CounterMetricFamily(
+            _P + "clock_skew_events",
+            "Events dead-lettered as clock_skew (ahead of their record time), per source host",
+            labels=["source_host"],
+        )
+        for host, count in sorted(s.clock_skew_by_host.items()):
+            skew.add_metric([host], count)
+        yield skew
+        yield _counter(
+            "consume_errors",
+            "Records that made the consume path fail (dead-lettered as internal)",
+            s.consume_errors,
+        )
+        yield _counter(
+            "rejected_rows",
+            "Rows storage refused for their data (dead-lettered; the rest was stored)",
+            s.rejected_rows,
+        )
         yield _counter("flushes", "Flushes stored (one idempotent insert each)", s.flushes)
         yield _counter("flush_rows", "Partial-sum rows stored", s.flush_rows)
         yield _counter("sink_failures", "Failed flush writes (retried)", s.sink_failures)

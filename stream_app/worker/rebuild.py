@@ -19,44 +19,28 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol
+from typing import Protocol
 
-from schemas.wire import encode_event
 from stream_app.core.aggregator import WindowAggregator
 from stream_app.core.config import AggregatorConfig
 from stream_app.core.contributions import Flush
-from stream_app.core.late import LateEvent
 from stream_app.core.watermark import WatermarkState
+from stream_app.worker.cycle import range_of
+from stream_app.worker.cycle_store import FlushSink
+from stream_app.worker.dead_letter_queue import WorkerDeadLetters
 from stream_app.worker.ingest import RecentBatches, ingest_record
 from stream_app.worker.kafka_ranges import RangeRecord
 from stream_app.worker.partitions import RangeIntent
 
-__all__ = ["DeadLetterFn", "DeadLetterKind", "FlushRebuilder", "late_reason"]
+__all__ = ["FlushRebuilder", "RangeSource"]
 
 logger = logging.getLogger(__name__)
 
 _NEVER_IDLE_MS = 10**12
 
-DeadLetterKind = Literal["decode", "empty", "late"]
-"""Why a record (or one of its events) is a dead letter: the worker counts each kind."""
-
-DeadLetterFn = Callable[[int, int, bytes | None, bytes, str, int, DeadLetterKind], None]
-"""(partition, offset, key, payload, reason, now_ms, kind): queue one dead letter."""
-
 
 class RangeSource(Protocol):
     async def read(self, ranges: Sequence[tuple[int, int, int]]) -> list[RangeRecord]: ...
-
-
-class FlushSinkLike(Protocol):
-    def write(self, flush: Flush) -> None: ...
-
-
-def late_reason(late: LateEvent) -> str:
-    """The dead-letter reason of a late event (the same as the embedded runtime's)."""
-    return (
-        f"late: window starting {late.window_start_ms} had closed (watermark {late.watermark_ms})"
-    )
 
 
 class FlushRebuilder:
@@ -68,8 +52,8 @@ class FlushRebuilder:
         source: str,
         config: AggregatorConfig,
         reader: RangeSource,
-        sink: FlushSinkLike,
-        dead_letter: DeadLetterFn,
+        sink: FlushSink,
+        dead_letters: WorkerDeadLetters,
         clock: Callable[[], int],
         dedup_batches: int = 0,
     ) -> None:
@@ -77,15 +61,19 @@ class FlushRebuilder:
         self._config = config.model_copy(update={"idle_timeout_ms": _NEVER_IDLE_MS})
         self._reader = reader
         self._sink = sink
-        self._dead_letter = dead_letter
+        self._dead_letters = dead_letters
         self._clock = clock
         self._dedup_batches = dedup_batches
         self.rebuilt = 0
 
     def build(
-        self, intent: Sequence[RangeIntent], records: Sequence[RangeRecord]
+        self,
+        intent: Sequence[RangeIntent],
+        records: Sequence[RangeRecord],
+        parts: list[tuple[RangeIntent, Flush]] | None = None,
     ) -> tuple[Flush, dict[int, WatermarkState]]:
-        """The flush of ``intent`` from its ``records`` and each partition's watermark after."""
+        """The flush of ``intent`` from its ``records`` and each partition's watermark after;
+        ``parts`` receives each partition's own flush with its range."""
         by_partition: dict[int, list[RangeRecord]] = {}
         for record in records:
             by_partition.setdefault(record.partition, []).append(record)
@@ -104,10 +92,11 @@ class FlushRebuilder:
                     offset=record.offset,
                     value=record.value,
                     now_ms=now_ms,
+                    record_ms=record.timestamp_ms,
                     recent=recent,
                 )
                 if got.reason is not None:
-                    self._dead_letter(
+                    self._dead_letters.record(
                         r.partition,
                         record.offset,
                         record.key,
@@ -118,18 +107,14 @@ class FlushRebuilder:
                     )
             flush = aggregator.flush()
             for late in aggregator.drain_late():
-                self._dead_letter(
-                    late.partition,
-                    late.offset,
-                    late.event.pool.encode(),
-                    encode_event(late.event),
-                    late_reason(late),
-                    now_ms,
-                    "late",
-                )
+                self._dead_letters.late(late, now_ms)
+            for refused in aggregator.drain_out_of_range():
+                self._dead_letters.out_of_range(refused, now_ms)
             merged.scopes.extend(flush.scopes)
             merged.proxies.extend(flush.proxies)
             merged.ranges.extend(flush.ranges)
+            if parts is not None:
+                parts.append((r, flush))
             watermarks[r.partition] = aggregator.watermark_state()
         return merged, watermarks
 
@@ -140,7 +125,8 @@ class FlushRebuilder:
         records = await self._reader.read(
             [(r.partition, r.first_offset, r.last_offset) for r in intent]
         )
-        flush, watermarks = self.build(intent, records)
+        parts: list[tuple[RangeIntent, Flush]] = []
+        flush, watermarks = self.build(intent, records, parts)
         wanted = {(r.partition, r.first_offset, r.last_offset) for r in intent}
         got = {(r.partition, r.first_offset, r.last_offset) for r in flush.ranges}
         if wanted != got:
@@ -151,7 +137,10 @@ class FlushRebuilder:
                 sorted(got),
             )
             return None
-        await asyncio.to_thread(self._sink.write, flush)
+        rejected = await asyncio.to_thread(self._sink.write, flush)
+        now_ms = self._clock()
+        for row in rejected:
+            self._dead_letters.rejected(range_of(parts, row.contribution), row, now_ms)
         self.rebuilt += 1
         logger.warning(
             "rewrote the flush of %s ranges %s after an interrupted write (deduplicated where "

@@ -40,9 +40,7 @@ import time
 from collections.abc import Callable
 from operator import attrgetter
 
-from schemas.wire import encode_event
 from stream_app.core.config import AggregatorConfig
-from stream_app.core.late import LateEvent
 from stream_app.storage.errors import SinkRejected, StorageError
 from stream_app.worker.cycle import Backoff, Cycle, take_cycle
 from stream_app.worker.cycle_store import (
@@ -51,6 +49,7 @@ from stream_app.worker.cycle_store import (
     PartitionWindowListener,
     WindowListener,
 )
+from stream_app.worker.dead_letter_queue import DeadLetterKind, WorkerDeadLetters
 from stream_app.worker.errors import (
     BrokerUnavailable,
     PartitionsLost,
@@ -66,8 +65,7 @@ from stream_app.worker.kafka_ranges import RangeReader
 from stream_app.worker.observers import PartitionObservers
 from stream_app.worker.partitions import PartitionState
 from stream_app.worker.publisher import TopicPublisher
-from stream_app.worker.rebuild import DeadLetterKind, FlushRebuilder, RangeSource, late_reason
-from stream_app.worker.records import dead_letter_record
+from stream_app.worker.rebuild import FlushRebuilder, RangeSource
 from stream_app.worker.settings import WorkerSettings
 from stream_app.worker.stats import WorkerStats
 from stream_app.worker.takeover import StoredState
@@ -112,6 +110,13 @@ class StreamWorker(PartitionHandover):
         self._windows = windows
         self._clock = clock
         self.stats = WorkerStats()
+        self.dead_letters = WorkerDeadLetters(
+            source=self.source,
+            publisher=dead_letters,
+            stats=self.stats,
+            max_payload_bytes=settings.dlq_max_payload_bytes,
+        )
+        """Every dead letter of this worker, counted by kind (record path, cycles, rebuilds)."""
         self.rebuilder = FlushRebuilder(
             source=self.source,
             config=self.config,
@@ -123,7 +128,7 @@ class StreamWorker(PartitionHandover):
                 timeout_s=settings.broker_request_timeout_s,
             ),
             sink=sink,
-            dead_letter=self._dead_letter,
+            dead_letters=self.dead_letters,
             clock=clock,
             dedup_batches=settings.dedup_batches,
         )
@@ -137,6 +142,7 @@ class StreamWorker(PartitionHandover):
             windows=windows,
             stats=self.stats,
             clock=clock,
+            on_rejected=lambda source, row: self.dead_letters.rejected(source, row, clock()),
         )
         self._partitions: dict[int, PartitionState] = {}
         self._record_times: list[tuple[int, int]] = []
@@ -184,8 +190,20 @@ class StreamWorker(PartitionHandover):
 
     # -- record path --------------------------------------------------------------------------
 
-    def process(self, partition: int, offset: int, key: bytes | None, value: bytes | None) -> None:
-        """Aggregate one record of the requests topic (see the module docstring)."""
+    def process(
+        self,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        timestamp_ms: int | None = None,
+    ) -> None:
+        """Aggregate one record of the requests topic (see the module docstring).
+
+        ``timestamp_ms`` is the record's Kafka timestamp, its record time
+        (:mod:`stream_app.core.record_time`). Never raises: a record that makes any step fail
+        is dead-lettered with the reason and counted (``stats.consume_errors``).
+        """
         state = self._partitions.get(partition)
         if state is None:
             self.stats.foreign_records += 1
@@ -198,15 +216,20 @@ class StreamWorker(PartitionHandover):
         state.next_offset = offset + 1
         self.stats.records += 1
         wall_ms = self._clock()
-        got = ingest_record(
-            state.aggregator,
-            source=self.source,
-            partition=partition,
-            offset=offset,
-            value=value,
-            now_ms=self._idle.clock(state, wall_ms),
-            recent=state.recent,
-        )
+        try:
+            got = ingest_record(
+                state.aggregator,
+                source=self.source,
+                partition=partition,
+                offset=offset,
+                value=value,
+                now_ms=self._idle.clock(state, wall_ms),
+                record_ms=timestamp_ms,
+                recent=state.recent,
+            )
+        except Exception as exc:
+            self.dead_letters.failed(partition, offset, key, value, wall_ms, exc)
+            return
         if got.events:
             events = got.events
             count = len(events)
@@ -216,35 +239,9 @@ class StreamWorker(PartitionHandover):
             self.stats.repeated_batches += 1
         elif got.reason is not None:
             kind: DeadLetterKind = "empty" if value is None else "decode"
-            self._dead_letter(partition, offset, key, value or b"", got.reason, wall_ms, kind)
-
-    def _dead_letter(
-        self,
-        partition: int,
-        offset: int,
-        key: bytes | None,
-        payload: bytes,
-        reason: str,
-        now_ms: int,
-        kind: DeadLetterKind,
-    ) -> None:
-        """Queue one dead letter and count it by kind (also those a flush rebuild finds)."""
-        self.stats.dead_letters += 1
-        if kind == "decode":
-            self.stats.decode_errors += 1
-        elif kind == "late":
-            self.stats.late_events += 1
-        record_key, value, headers = dead_letter_record(
-            source=self.source,
-            partition=partition,
-            offset=offset,
-            key=key,
-            payload=payload,
-            reason=reason,
-            now_ms=now_ms,
-            max_payload_bytes=self.settings.dlq_max_payload_bytes,
-        )
-        self._dead_letters.add(record_key, value, headers)
+            self.dead_letters.record(
+                partition, offset, key, value or b"", got.reason, wall_ms, kind
+            )
 
     # -- cycles -------------------------------------------------------------------------------
 
@@ -299,19 +296,14 @@ class StreamWorker(PartitionHandover):
     def _take(self, now_ms: int, clocks: dict[int, int]) -> Cycle:
         """Close due windows and take every partition's flush (no I/O)."""
 
-        def on_late(late: LateEvent) -> None:
-            self._dead_letter(
-                late.partition,
-                late.offset,
-                late.event.pool.encode(),
-                encode_event(late.event),
-                late_reason(late),
-                now_ms,
-                "late",
-            )
-
         times, self._record_times = self._record_times, []
-        cycle = take_cycle(self._partitions.values(), clocks, times, on_late)
+        cycle = take_cycle(
+            self._partitions.values(),
+            clocks,
+            times,
+            lambda late: self.dead_letters.late(late, now_ms),
+            lambda refused: self.dead_letters.out_of_range(refused, now_ms),
+        )
         self.stats.windows_closed += len(cycle.scopes)
         self.stats.proxy_windows_closed += len(cycle.proxies)
         return cycle

@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 from stream_app.alerting.dispatcher import AlertSink
 from stream_app.alerting.metrics import AlertingMetrics
 from stream_app.alerting.settings import AlertingSettings
-from stream_app.core.rules import PipelineStatus
+from stream_app.core.rules import PipelineStatus, SkewTracker
 from stream_app.storage.client import StorageClient, get_client
 from stream_app.storage.migrate import Migrator
 from stream_app.storage.queries import StorageQueries
@@ -44,7 +44,7 @@ from stream_app.worker.http import MetricsServer
 from stream_app.worker.kafka_consumer import FaustConsumerControl
 from stream_app.worker.metrics import WorkerCollector
 from stream_app.worker.publisher import TopicPublisher
-from stream_app.worker.runtime import FlushSink, StreamWorker, WindowListener
+from stream_app.worker.runtime import FlushSink, StreamWorker, WindowListener, wall_clock_ms
 from stream_app.worker.settings import WorkerSettings
 from stream_app.worker.topics import create_topics
 
@@ -100,6 +100,7 @@ class WorkerService:
         self.worker: StreamWorker | None = None
         self.metrics_server: MetricsServer | None = None
         self.exit_code = 0
+        self._skew = SkewTracker()
         self._loop_task: asyncio.Task[None] | None = None
         self._done = asyncio.Event()
         self._last_attempt_s = time.monotonic()
@@ -209,7 +210,14 @@ class WorkerService:
             state = worker.partition_state(p)
             if state is not None and state.aggregator.watermark_ms is not None:
                 marks.append(state.aggregator.watermark_ms)
-        return PipelineStatus(sink_ok=sink_ok, watermark_ms=min(marks) if marks else None)
+        skewed = (
+            self._skew.update(worker.stats.clock_skew_by_host, wall_clock_ms())
+            if partition is None
+            else frozenset()
+        )
+        return PipelineStatus(
+            sink_ok=sink_ok, watermark_ms=min(marks) if marks else None, skewed_hosts=skewed
+        )
 
     def _assigned(self) -> set[int]:
         assert self.app is not None

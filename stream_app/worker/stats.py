@@ -55,6 +55,16 @@ class WorkerStats:
     dead_letters: int = 0
     decode_errors: int = 0
     late_events: int = 0
+    dead_letters_by_kind: dict[str, int] = field(default_factory=dict)
+    """Dead letters per kind (``decode``, ``empty``, ``late``, ``clock_skew``, ``too_old``,
+    ``internal``, ``rejected``)."""
+    consume_errors: int = 0
+    """Records that made the consume path fail (dead-lettered as ``internal``)."""
+    clock_skew_by_host: dict[str, int] = field(default_factory=dict)
+    """Events dead-lettered as ``clock_skew`` per source host (bounded; the health alert
+    names the hosts whose count grows)."""
+    rejected_rows: int = 0
+    """Rows storage refused for their data (dead-lettered; the rest of the flush was stored)."""
     flushes: int = 0
     flush_rows: int = 0
     sink_failures: int = 0
@@ -79,3 +89,18 @@ class WorkerStats:
     """Event time -> its flush stored in ClickHouse (per record, weighted by its events)."""
     window_delay: DelayHistogram = field(default_factory=DelayHistogram)
     """Window end -> the closed window complete in ClickHouse."""
+
+    def count_dead_letter(self, kind: str) -> None:
+        self.dead_letters += 1
+        self.dead_letters_by_kind[kind] = self.dead_letters_by_kind.get(kind, 0) + 1
+        if kind == "decode":
+            self.decode_errors += 1
+        elif kind == "late":
+            self.late_events += 1
+
+    def count_clock_skew(self, host: str, *, max_hosts: int = 10_000) -> None:
+        """Count one event of ``host`` refused as ``clock_skew``."""
+        by_host = self.clock_skew_by_host
+        if host not in by_host and len(by_host) >= max_hosts:
+            host = "other"
+        by_host[host] = by_host.get(host, 0) + 1

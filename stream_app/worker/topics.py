@@ -61,10 +61,12 @@ def topic_specs(settings: WorkerSettings) -> list[TopicSpec]:
         return values
 
     rf = t.replication_factor
+    requests = config(t.requests_retention_hours)
+    # The broker stamps each record as it appends it: the record time that bounds its events'
+    # times comes from a clock no fleet host controls (stream_app/core/record_time.py).
+    requests["message.timestamp.type"] = "LogAppendTime"
     return [
-        TopicSpec(
-            settings.requests_topic, t.requests_partitions, rf, config(t.requests_retention_hours)
-        ),
+        TopicSpec(settings.requests_topic, t.requests_partitions, rf, requests),
         TopicSpec(settings.dlq_topic, t.dlq_partitions, rf, config(t.dlq_retention_hours)),
         TopicSpec(
             settings.windows_topic, t.windows_partitions, rf, config(t.windows_retention_hours)

@@ -44,7 +44,7 @@ from stream_app.storage.client import StorageClient, get_client, open_chdb_path
 from stream_app.storage.errors import SinkUnavailable
 from stream_app.storage.migrate import Migrator
 from stream_app.storage.settings import StorageSettings
-from stream_app.storage.sink import ClickHouseSink
+from stream_app.storage.sink import ClickHouseSink, RejectedRow
 
 T0 = 1_800_000_000_000
 """Scenario origin (epoch ms), a multiple of every window size used here."""
@@ -192,11 +192,11 @@ class OutageSink:
         self.down = False
         self.refused = 0
 
-    def write(self, flush: Flush) -> None:
+    def write(self, flush: Flush) -> list[RejectedRow]:
         if self.down:
             self.refused += 1
             raise SinkUnavailable("storage outage (scenario)")
-        self.inner.write(flush)
+        return self.inner.write(flush)
 
 
 class ScenarioRun:

@@ -9,7 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError, ProgrammingError
+from clickhouse_connect.driver.exceptions import (
+    DatabaseError,
+    DataError,
+    OperationalError,
+    ProgrammingError,
+)
 from storage_builders import FlushBuilder, random_events
 from storage_store import Store
 
@@ -17,7 +22,12 @@ from schemas.latency_buckets import bucket_key
 from stream_app.core.accumulator import Accumulator
 from stream_app.core.contributions import Contribution, Flush, ScopeKey, SourceRange
 from stream_app.storage.client import StorageClient, get_client, translate_error
-from stream_app.storage.errors import SinkRejected, SinkUnavailable, StorageConfigError
+from stream_app.storage.errors import (
+    DataRejected,
+    SinkRejected,
+    SinkUnavailable,
+    StorageConfigError,
+)
 from stream_app.storage.settings import StorageSettings
 from stream_app.storage.sink import ClickHouseSink
 
@@ -206,21 +216,55 @@ def test_retries_are_bounded_then_the_same_flush_is_written_once(
     assert state["source_offsets"][1:] == (second.ranges[0].last_offset, 2)
 
 
-def test_poison_is_rejected_at_once(store: Store, unique: str) -> None:
-    acc = Accumulator()
-    acc.requests = -5  # cannot be a UInt64
-    flush = Flush(
-        scopes=[Contribution(ScopeKey(f"pool{unique}", "eu"), recent_hour_ms(), 10, acc)],
-        ranges=[SourceRange(f"s-{unique}", 0, 0, 0)],
-    )
+def test_rows_refused_for_their_data_are_isolated_and_the_rest_is_stored(
+    store: Store, unique: str
+) -> None:
+    pool = f"pool{unique}"
+    source = f"s-{unique}"
+    good = FlushBuilder(source=source).flush(events_for(pool, 40, seed=3))
+    bad = Accumulator()
+    bad.requests = -5  # cannot be a UInt64
+    poison = Contribution(ScopeKey(pool, "zz-poison"), recent_hour_ms(), 10, bad)
+    flush = Flush(scopes=[*good.scopes, poison], proxies=good.proxies, ranges=good.ranges)
     delays: list[float] = []
     sink = ClickHouseSink(store.client, store.settings, sleep=delays.append)
-    with pytest.raises(SinkRejected) as info:
-        sink.write(flush)
-    assert not info.value.retriable
-    assert delays == []
-    assert sink.stats.rejected == 1
-    assert store.queries.last_offsets(f"s-{unique}") == {}
+
+    rejected = sink.write(flush)
+
+    assert [r.contribution for r in rejected] == [poison]
+    assert rejected[0].level == "scope"
+    assert "requests" in rejected[0].reason
+    assert b'"requests":-5' in rejected[0].document()
+    assert delays == []  # poison is never retried
+    assert sink.stats.rejected_rows == 1
+    assert sink.stats.bisect_inserts >= 2
+    stored = store.scalar(
+        f"SELECT sum(requests) FROM {store.db}.agg_10s WHERE pool = {{pool:String}}",
+        {"pool": pool},
+    )
+    assert stored == sum(c.acc.requests for c in good.scopes) == 40
+    assert store.queries.last_offsets(source) == {0: good.ranges[0].last_offset}
+
+    # A rebuilt flush (same rows, same token) bisects the same way: nothing counts twice.
+    assert [r.contribution for r in sink.write(flush)] == [poison]
+    stored_again = store.scalar(
+        f"SELECT sum(requests) FROM {store.db}.agg_10s WHERE pool = {{pool:String}}",
+        {"pool": pool},
+    )
+    assert stored_again == 40
+
+
+def test_a_flush_refused_whole_still_records_its_offsets(store: Store, unique: str) -> None:
+    acc = Accumulator()
+    acc.requests = -5
+    flush = Flush(
+        scopes=[Contribution(ScopeKey(f"pool{unique}", "eu"), recent_hour_ms(), 10, acc)],
+        ranges=[SourceRange(f"s-{unique}", 0, 0, 7)],
+    )
+    sink = ClickHouseSink(store.client, store.settings, sleep=lambda _: None)
+    rejected = sink.write(flush)
+    assert len(rejected) == 1
+    assert store.queries.last_offsets(f"s-{unique}") == {0: 7}
 
 
 def test_unmigrated_database_is_rejected(
@@ -273,7 +317,10 @@ def test_a_second_chdb_path_is_a_configuration_error(tmp_path: Any, chdb_dsn: st
         (ProgrammingError("bad parameters"), SinkRejected),
         (TimeoutError("read timed out"), SinkUnavailable),
         (OSError(28, "No space left on device"), SinkUnavailable),
-        (OverflowError("can't convert negative int to unsigned"), SinkRejected),
+        (OverflowError("can't convert negative int to unsigned"), DataRejected),
+        (DataError("Unable to create native array for column `window_start`"), DataRejected),
+        (DatabaseError("Value out of range", code=321), DataRejected),
+        (DatabaseError("Type mismatch", code=53), DataRejected),
     ],
 )
 def test_error_translation(error: Exception, expected: type[Exception]) -> None:
@@ -325,3 +372,15 @@ def test_invalid_windows_are_poison(store: Store, unique: str) -> None:
         with pytest.raises(SinkRejected, match="invalid window"):
             store.sink.write(flush)
     assert store.queries.last_offsets(f"s-{unique}") == {}
+
+
+def test_a_window_after_2106_is_refused_as_data_not_as_an_outage(store: Store, unique: str) -> None:
+    """The poison pill that found the issue: window_start beyond ClickHouse's DateTime."""
+    good = FlushBuilder(source=f"s-{unique}").flush(events_for(f"pool{unique}", 10, seed=4))
+    acc = Accumulator()
+    acc.requests = 1
+    beyond = Contribution(ScopeKey(f"pool{unique}", "eu"), 5_000_000_000_000, 10, acc)
+    flush = Flush(scopes=[*good.scopes, beyond], proxies=good.proxies, ranges=good.ranges)
+    rejected = ClickHouseSink(store.client, store.settings, sleep=lambda _: None).write(flush)
+    assert [r.contribution for r in rejected] == [beyond]
+    assert "window_start" in rejected[0].reason

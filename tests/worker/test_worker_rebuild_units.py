@@ -13,6 +13,7 @@ from schemas.events import Outcome
 from schemas.wire import WireEvent, encode_event
 from stream_app.core.contributions import Flush
 from stream_app.storage.results import RestoredWindow
+from stream_app.storage.sink import RejectedRow
 from stream_app.worker.kafka_ranges import RangeRecord
 from stream_app.worker.metrics import WorkerCollector
 from stream_app.worker.partitions import NO_WATERMARK, CommitPoint, RangeIntent
@@ -27,8 +28,9 @@ class _Sink:
     def __init__(self) -> None:
         self.flushes: list[Flush] = []
 
-    def write(self, flush: Flush) -> None:
+    def write(self, flush: Flush) -> list[RejectedRow]:
         self.flushes.append(flush)
+        return []
 
 
 class _Storage:

@@ -33,7 +33,7 @@ from stream_app.simulator import FleetSimulator, RealtimeReport, run_realtime
 from stream_app.storage.client import get_client
 from stream_app.storage.queries import StorageQueries
 from stream_app.storage.settings import StorageSettings
-from stream_app.storage.sink import ClickHouseSink
+from stream_app.storage.sink import ClickHouseSink, RejectedRow
 from stream_app.worker.service import WorkerService
 from tests.support.ports import free_port
 
@@ -53,13 +53,13 @@ class OutageSink:
         self.outage = False
         self.refused = 0
 
-    def write(self, flush: Flush) -> None:
+    def write(self, flush: Flush) -> list[RejectedRow]:
         if self.outage:
             self.refused += 1
             sink = ClickHouseSink(get_client(self._unreachable), self._unreachable)
             sink.write(flush)  # not reached: connecting raises SinkUnavailable
             raise AssertionError("a ClickHouse client connected to a port nobody listens on")
-        self._real.write(flush)
+        return self._real.write(flush)
 
 
 async def _true(value: bool) -> bool:

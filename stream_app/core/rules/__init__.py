@@ -55,7 +55,7 @@ from stream_app.core.rules.errors import RuleEngineError, StateError
 from stream_app.core.rules.grouping import Notification
 from stream_app.core.rules.options import EngineOptions
 from stream_app.core.rules.output import EngineOutput, EngineStats
-from stream_app.core.rules.pipeline import PIPELINE_RULE_ID, PipelineStatus
+from stream_app.core.rules.pipeline import PIPELINE_RULE_ID, PipelineStatus, SkewTracker
 from stream_app.core.rules.scopes import ScopeRef, merge_aggregates
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "RuleEngine",
     "RuleEngineError",
     "ScopeRef",
+    "SkewTracker",
     "StateError",
     "merge_aggregates",
 ]

@@ -224,7 +224,7 @@ class RuleEngine:
 
     def _refresh_pipeline(self, now_ms: int, out: EngineOutput) -> None:
         health, config = self._state.health, self._rules.pipeline_health
-        was_degraded = health.degraded
+        was_degraded = bool(health.reasons)
         degraded = bool(health.assess(now_ms, config))
         if degraded and not was_degraded:
             self.stats.pipeline_degradations += 1

@@ -10,6 +10,11 @@ changes and at least every few seconds. The pipeline is *degraded* while, by the
   wall clock when the fleet is idle) is more than ``max_staleness_ms`` behind the wall clock.
   This is re-checked on every engine call, so a runtime that stops reporting becomes stale too.
 
+A source host whose clock runs ahead (its events are dead-lettered as ``clock_skew``, see
+:mod:`stream_app.core.record_time`) is reported in ``skewed_hosts``: the ``PipelineDegraded``
+alert fires for it too and names the hosts, but no rule is held (the other hosts' data is
+complete and on time).
+
 While degraded, rules that hold (absence and rate rules by default, see
 ``hold_when_degraded``) make no transition for the affected scopes: pending alerts drop back to
 inactive (the backlog replayed later cannot count twice towards ``for``), firing ones stay firing
@@ -39,6 +44,8 @@ class PipelineStatus:
     """Event time up to which windows have closed (None: not known yet)."""
     affected_pools: frozenset[str] | None = None
     """The pools whose data is delayed (None: all of them)."""
+    skewed_hosts: frozenset[str] = frozenset()
+    """Source hosts whose events were refused for clock skew lately (:class:`SkewTracker`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +53,7 @@ class PipelineStatus:
             "sink_ok": self.sink_ok,
             "watermark_ms": self.watermark_ms,
             "affected_pools": None if self.affected_pools is None else sorted(self.affected_pools),
+            "skewed_hosts": sorted(self.skewed_hosts),
         }
 
     @classmethod
@@ -56,22 +64,28 @@ class PipelineStatus:
             sink_ok=bool(data.get("sink_ok", True)),
             watermark_ms=None if data.get("watermark_ms") is None else int(data["watermark_ms"]),
             affected_pools=None if pools is None else frozenset(str(p) for p in pools),
+            skewed_hosts=frozenset(str(h) for h in data.get("skewed_hosts", ())),
         )
 
 
 class PipelineHealth:
-    """The last reported status and since when the pipeline has been degraded."""
+    """The last reported status and since when the pipeline has been degraded.
 
-    __slots__ = ("degraded_since_ms", "reasons", "status")
+    ``reasons`` are everything the pipeline-health alert reports; ``degraded`` (rules hold) is
+    True only for the reasons that delay data (lag, sink down, staleness), not for clock skew.
+    """
+
+    __slots__ = ("degraded_since_ms", "holding", "reasons", "status")
 
     def __init__(self) -> None:
         self.status: PipelineStatus | None = None
         self.degraded_since_ms: int | None = None
         self.reasons: tuple[str, ...] = ()
+        self.holding = False
 
     @property
     def degraded(self) -> bool:
-        return bool(self.reasons)
+        return self.holding
 
     def report(self, status: PipelineStatus) -> None:
         self.status = status
@@ -90,6 +104,14 @@ class PipelineHealth:
                 if behind_ms > config.max_staleness_ms:
                     limit_ms = config.max_staleness_ms
                     reasons.append(f"data stale: watermark {behind_ms} ms behind > {limit_ms} ms")
+        self.holding = bool(reasons)
+        if status is not None and status.skewed_hosts:
+            hosts = sorted(status.skewed_hosts)
+            named = ", ".join(hosts[:10]) + (", ..." if len(hosts) > 10 else "")
+            reasons.append(
+                f"clock skew: events of host(s) {named} are ahead of their record time "
+                "(dead-lettered as clock_skew; check NTP on those hosts)"
+            )
         self.reasons = tuple(reasons)
         if not reasons:
             self.degraded_since_ms = None
@@ -127,6 +149,7 @@ class PipelineHealth:
             "status": None if self.status is None else self.status.to_dict(),
             "degraded_since_ms": self.degraded_since_ms,
             "reasons": list(self.reasons),
+            "holding": self.holding,
         }
 
     @classmethod
@@ -137,7 +160,34 @@ class PipelineHealth:
         since = data.get("degraded_since_ms")
         health.degraded_since_ms = None if since is None else int(since)
         health.reasons = tuple(str(r) for r in data.get("reasons", ()))
+        health.holding = bool(data.get("holding", bool(health.reasons)))
         return health
+
+
+class SkewTracker:
+    """Which hosts had events refused for clock skew within the last ``recent_ms``.
+
+    Fed the runtime's cumulative ``clock_skew`` counts per host (they only grow); a host is
+    skewed from the report its count grew in until ``recent_ms`` after it last grew.
+    """
+
+    __slots__ = ("_counts", "_last_grew_ms", "recent_ms")
+
+    def __init__(self, recent_ms: int = 300_000) -> None:
+        self.recent_ms = recent_ms
+        self._counts: dict[str, int] = {}
+        self._last_grew_ms: dict[str, int] = {}
+
+    def update(self, counts: dict[str, int], now_ms: int) -> frozenset[str]:
+        """Take the current counts; return the hosts skewed now."""
+        for host, count in counts.items():
+            if count > self._counts.get(host, 0):
+                self._last_grew_ms[host] = now_ms
+            self._counts[host] = count
+        horizon = now_ms - self.recent_ms
+        for host in [h for h, at in self._last_grew_ms.items() if at < horizon]:
+            del self._last_grew_ms[host]
+        return frozenset(self._last_grew_ms)
 
 
 PIPELINE_RULE_ID = "pipeline-health"
