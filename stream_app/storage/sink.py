@@ -105,10 +105,18 @@ def _dedup_settings(token: str | None, client: StorageClient) -> dict[str, Any]:
     # ClickHouse >= 26 has `deduplicate_insert`, which supersedes `insert_deduplicate`; set
     # whichever the server knows, explicitly, so a server profile cannot change the semantics.
     modern = client.knows_setting("deduplicate_insert")
+    # In cluster mode the insert goes through a Distributed table: it must not return before
+    # the shards hold the rows, or offsets could be committed for rows still queued (and the
+    # queued sends would lose the dedup token). A single server ignores it.
+    foreground: dict[str, Any] = (
+        {"distributed_foreground_insert": 1}
+        if client.knows_setting("distributed_foreground_insert")
+        else {}
+    )
     if token is None:
         # Without a token ClickHouse would deduplicate by content and silently drop a second,
         # legitimately identical block: turn deduplication off instead.
-        off: dict[str, Any] = {"insert_deduplicate": 0, "async_insert": 0}
+        off: dict[str, Any] = {"insert_deduplicate": 0, "async_insert": 0, **foreground}
         if modern:
             off["deduplicate_insert"] = "disable"
         return off
@@ -117,6 +125,7 @@ def _dedup_settings(token: str | None, client: StorageClient) -> dict[str, Any]:
         "insert_deduplication_token": token,
         "deduplicate_blocks_in_dependent_materialized_views": 1,
         "async_insert": 0,
+        **foreground,
     }
     if modern:
         on["deduplicate_insert"] = "enable"
