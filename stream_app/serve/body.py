@@ -3,9 +3,10 @@
 The compressed size is bounded by whoever reads the request (the route stops reading past
 ``max_body_bytes``); here the decompressed size is bounded too, without ever holding more than
 ``max_decoded_bytes + 1`` bytes: gzip streams through :func:`zlib.decompressobj` with
-``max_length``; zstd decompresses into a buffer of a fixed size (cramjam), first a small one
-sized from the input, then, only if that was too small, one of the limit. A zip bomb is refused
-with :class:`~stream_app.serve.errors.BodyRejected` (``too_large``) after at most that much work.
+``max_length``; zstd decompresses into a buffer of a fixed size (cramjam), first one of the size
+the frame declares (or one sized from the input), growing 4x per attempt up to the limit. A zip
+bomb is refused with :class:`~stream_app.serve.errors.BodyRejected` (``too_large``) after at
+most that much work.
 """
 
 from __future__ import annotations
@@ -48,8 +49,36 @@ def _gunzip(data: bytes, max_decoded_bytes: int) -> bytes:
     return bytes(out)
 
 
+def _declared_size(data: bytes) -> int | None:
+    """The content size a zstd frame header declares, if it does (RFC 8878, 3.1.1.1)."""
+    if len(data) < 6 or data[:4] != b"\x28\xb5\x2f\xfd":
+        return None
+    descriptor = data[4]
+    fcs_flag, single_segment, dict_flag = descriptor >> 6, (descriptor >> 5) & 1, descriptor & 3
+    size_bytes = (0, 2, 4, 8)[fcs_flag] if fcs_flag else (1 if single_segment else 0)
+    if not size_bytes:
+        return None
+    start = 5 + (0 if single_segment else 1) + (0, 1, 2, 4)[dict_flag]
+    field = data[start : start + size_bytes]
+    if len(field) < size_bytes:
+        return None
+    size = int.from_bytes(field, "little")
+    return size + 256 if size_bytes == 2 else size
+
+
 def _unzstd(data: bytes, max_decoded_bytes: int) -> bytes:
-    guess = min(max_decoded_bytes + 1, max(_MIN_GUESS_BYTES, len(data) * _FIRST_GUESS_RATIO))
+    limit = max_decoded_bytes + 1
+    declared = _declared_size(data)
+    if declared is not None and declared > max_decoded_bytes:
+        raise _too_large(max_decoded_bytes)
+    # A declared size is only a first guess (a frame may lie; zstd then fails on it); without
+    # one, the buffer grows 4x per attempt up to the limit.
+    guess = min(
+        limit,
+        declared + 1
+        if declared is not None
+        else max(_MIN_GUESS_BYTES, len(data) * _FIRST_GUESS_RATIO),
+    )
     while True:
         buffer = bytearray(guess)
         try:
@@ -57,9 +86,9 @@ def _unzstd(data: bytes, max_decoded_bytes: int) -> bytes:
         except cramjam.DecompressionError as exc:
             if "whole buffer" not in str(exc):  # cramjam: the output did not fit
                 raise BodyRejected(f"corrupt zstd body: {exc}", kind="corrupt") from exc
-            if guess > max_decoded_bytes:
+            if guess >= limit:
                 raise _too_large(max_decoded_bytes) from None
-            guess = max_decoded_bytes + 1
+            guess = min(limit, guess * 4)
             continue
         if written > max_decoded_bytes:
             raise _too_large(max_decoded_bytes)
