@@ -38,7 +38,13 @@ from stream_app.storage.engines import quote_identifier
 from stream_app.storage.errors import StorageError
 from stream_app.storage.sink import RejectedRow
 
-__all__ = ["INGEST_SOURCE", "EmbeddedIngestor", "InboxTrimmingSink", "IngestOutcome"]
+__all__ = [
+    "INGEST_SOURCE",
+    "EmbeddedIngestor",
+    "InboxTrimmingSink",
+    "IngestCounters",
+    "IngestOutcome",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +128,10 @@ class EmbeddedIngestor:
         self._dead_letters = dead_letters
         self._ready = threading.Event()
         self.counters = IngestCounters()
+
+    def queued(self) -> int:
+        """Records waiting in the pipeline's queue (every transport's)."""
+        return len(self._handoff)
 
     @property
     def ready(self) -> bool:

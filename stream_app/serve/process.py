@@ -42,6 +42,7 @@ from stream_app.serve.dead_letters import IngestDeadLetters
 from stream_app.serve.errors import ListenFailed
 from stream_app.serve.inbox import IngestInbox
 from stream_app.serve.ingestor import EmbeddedIngestor, InboxTrimmingSink
+from stream_app.serve.metrics import IngestCollector
 from stream_app.serve.settings import IngestSettings
 from stream_app.settings import PipelineSettings
 from stream_app.storage.client import StorageClient, get_client, store_lock
@@ -195,6 +196,7 @@ class ServeProcess:
             routers=[ingest_router(ingestor, max_body_bytes=opts.ingest.max_body_bytes)],
             rules_path=opts.rules_file,
         )
+        app.state.registry.register(IngestCollector(ingestor.counters, ingestor.queued))
         config = uvicorn.Config(
             app,
             host=opts.api.host,

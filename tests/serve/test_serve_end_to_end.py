@@ -78,6 +78,8 @@ def test_http_transport_into_serve_stores_every_event_once(tmp_path: Path) -> No
         assert stats.sent_events == sum(sent.values())
         assert stats.dropped_rejected_events == 0
         assert stats.refused_events == 0
+        metrics = httpx.get(f"{server.url}/metrics", timeout=5).text
+        assert f"pwm_ingest_events_accepted_total {float(sum(sent.values()))}" in metrics
     finally:
         assert server.stop() == 0, server.process.log_tail()
     assert stored_requests(server.data_dir) == sent
