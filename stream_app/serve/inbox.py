@@ -8,6 +8,12 @@ not be stored yet: :meth:`IngestInbox.pending_after` hands back those past the s
 order, and the ones at or below it are deleted (:meth:`IngestInbox.stored_through`, also called
 after every successful flush). Nothing acknowledged is lost, nothing stored is counted twice.
 
+A flush may be cut short half-way through its materialized views (SIGKILL during the insert):
+part of it stored, its offset not. So before each write the inbox notes the flush's offsets
+(:meth:`IngestInbox.begin_flush`); at start-up those records are aggregated again as one flush
+first, which carries the same deduplication token (it derives from the offsets): the parts
+already stored are recognised, the missing ones written.
+
 The same transaction records the batch identity ``(source_host, batch_id)``: a retried envelope
 (its answer was lost, or the server died before answering) finds it and is answered as a
 duplicate without being queued again, for ``dedup_ttl_s`` (after which the identity is
@@ -38,6 +44,8 @@ _SCHEMA = (
     " source_host TEXT NOT NULL, batch_id TEXT NOT NULL, offset INTEGER NOT NULL,"
     " accepted_ms INTEGER NOT NULL, PRIMARY KEY (source_host, batch_id)) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS batches_by_age ON batches (accepted_ms)",
+    "CREATE TABLE IF NOT EXISTS flush_intent ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1), first INTEGER NOT NULL, last INTEGER NOT NULL)",
 )
 _PRUNE_EVERY_S = 60.0
 _RETRY_AFTER_S = 5
@@ -136,10 +144,31 @@ class IngestInbox:
         self._maybe_prune(now_ms)
         return offset
 
+    def begin_flush(self, first: int, last: int) -> None:
+        """Note that a flush of offsets ``first..last`` is being written (before the write)."""
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO flush_intent (id, first, last) VALUES (1, ?, ?)",
+                    (first, last),
+                )
+            except sqlite3.Error as exc:
+                raise IngestUnavailable(
+                    f"the ingest inbox cannot note a flush: {exc}", retry_after_s=_RETRY_AFTER_S
+                ) from exc
+
+    def flush_intent(self) -> tuple[int, int] | None:
+        """The offsets of the flush being written when the process stopped, if it had not
+        finished (the store may hold part of it)."""
+        with self._lock:
+            row = self._db.execute("SELECT first, last FROM flush_intent").fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
     def stored_through(self, offset: int) -> None:
         """Forget the records at or below ``offset``: the store holds them."""
         with self._lock:
             try:
+                self._db.execute("DELETE FROM flush_intent WHERE last <= ?", (offset,))
                 self._db.execute("DELETE FROM records WHERE offset <= ?", (offset,))
             except sqlite3.Error as exc:  # they would only be replayed and deduplicated
                 raise IngestUnavailable(
@@ -147,14 +176,18 @@ class IngestInbox:
                     retry_after_s=_RETRY_AFTER_S,
                 ) from exc
 
-    def pending_after(self, offset: int, chunk: int = 256) -> Iterator[tuple[int, bytes]]:
-        """The records above ``offset`` in offset order (read in chunks)."""
+    def pending_after(
+        self, offset: int, *, through: int | None = None, chunk: int = 256
+    ) -> Iterator[tuple[int, bytes]]:
+        """The records above ``offset`` (up to ``through``) in offset order, read in chunks."""
         last = offset
+        bound = through if through is not None else 2**63 - 1
         while True:
             with self._lock:
                 rows = self._db.execute(
-                    "SELECT offset, payload FROM records WHERE offset > ? ORDER BY offset LIMIT ?",
-                    (last, chunk),
+                    "SELECT offset, payload FROM records WHERE offset > ? AND offset <= ?"
+                    " ORDER BY offset LIMIT ?",
+                    (last, bound, chunk),
                 ).fetchall()
             if not rows:
                 return

@@ -35,7 +35,7 @@ from stream_app.serve.intake import Intake, Refusal, read_intake
 from stream_app.serve.settings import IngestSettings
 from stream_app.storage.client import StorageClient
 from stream_app.storage.engines import quote_identifier
-from stream_app.storage.errors import StorageError
+from stream_app.storage.errors import SinkUnavailable, StorageError
 from stream_app.storage.sink import RejectedRow
 
 __all__ = [
@@ -92,11 +92,18 @@ class InboxTrimmingSink:
         self._inbox = inbox
 
     def write(self, flush: Flush) -> Sequence[RejectedRow]:
-        rejected = self._sink.write(flush)
-        stored = [r.last_offset for r in flush.ranges if r.source == INGEST_SOURCE]
-        if stored:
+        ours = [r for r in flush.ranges if r.source == INGEST_SOURCE]
+        if ours:
             try:
-                self._inbox.stored_through(max(stored))
+                self._inbox.begin_flush(
+                    min(r.first_offset for r in ours), max(r.last_offset for r in ours)
+                )
+            except IngestUnavailable as exc:  # retried by the pipeline like any sink outage
+                raise SinkUnavailable(str(exc)) from exc
+        rejected = self._sink.write(flush)
+        if ours:
+            try:
+                self._inbox.stored_through(max(r.last_offset for r in ours))
             except IngestUnavailable as exc:  # replayed later and recognised by their offsets
                 logger.warning("%s", exc)
         return rejected
@@ -136,6 +143,30 @@ class EmbeddedIngestor:
     @property
     def ready(self) -> bool:
         return self._ready.is_set() and not self._handoff.closed
+
+    def interrupted_flush(self, client: StorageClient, database: str) -> list[DecodedRecord]:
+        """The records of a flush that was being written when the process stopped and whose
+        offset the store does not hold: aggregate them again as ONE flush before anything else
+        (same offsets, same deduplication token: what was stored of it is not stored twice)."""
+        stored = stored_offset(client, database)
+        self._inbox.stored_through(stored)
+        intent = self._inbox.flush_intent()
+        if intent is None:
+            return []
+        first, last = intent
+        records: list[DecodedRecord] = []
+        for offset, payload in self._inbox.pending_after(first - 1, through=last):
+            try:
+                records.append(DecodedRecord(decode_record(payload), INGEST_SOURCE, offset))
+            except DecodeError as exc:  # stored by this process after validation: not expected
+                logger.error("inbox record %d no longer decodes, skipped: %s", offset, exc)
+        if records:
+            logger.warning(
+                "ingest inbox: the flush of offsets %d-%d was cut short; writing it again",
+                first,
+                last,
+            )
+        return records
 
     def recover(self, client: StorageClient, database: str) -> int:
         """Replay the inbox past the stored offset into the queue, then open for bodies.

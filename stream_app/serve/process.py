@@ -36,7 +36,7 @@ from stream_app.alerting.metrics import AlertingMetrics
 from stream_app.alerting.settings import AlertingSettings
 from stream_app.dead_letters import FileDeadLetters
 from stream_app.embedded.alerting import EmbeddedAlerting
-from stream_app.embedded.pipeline import EmbeddedPipeline
+from stream_app.embedded.pipeline import EmbeddedPipeline, wall_clock_ms
 from stream_app.embedded.summary import SummaryPrinter
 from stream_app.serve.dead_letters import IngestDeadLetters
 from stream_app.serve.errors import ListenFailed
@@ -163,6 +163,12 @@ class ServeProcess:
             opts.ingest, inbox, handoff, IngestDeadLetters(client, opts.storage.database)
         )
         self.ingestor = ingestor
+        redo = await asyncio.to_thread(ingestor.interrupted_flush, client, opts.storage.database)
+        if redo:  # before anything else, as one flush: the same offsets, the same token
+            now_ms = wall_clock_ms()
+            for record in redo:
+                pipeline.process_decoded(record, now_ms)
+            await pipeline.flush_and_close()
         stop_pipeline = asyncio.Event()
         pipeline_task = asyncio.create_task(pipeline.run(stop_pipeline), name="pwm-pipeline")
         server: _Server | None = None

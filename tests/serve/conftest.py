@@ -78,7 +78,7 @@ def rig(
         routers=[ingest_router(ingestor, max_body_bytes=MAX_BODY_BYTES)],
     )
     try:
-        yield IngestRig(TestClient(app), ingestor, handoff, inbox, storage, settings.database)
+        yield IngestRig(TestClient(app), ingestor, handoff, inbox, storage, settings)
     finally:
         inbox.close()
         loop.close()

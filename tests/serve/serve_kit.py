@@ -21,6 +21,7 @@ from stream_app.serve.inbox import IngestInbox
 from stream_app.serve.ingestor import EmbeddedIngestor
 from stream_app.storage.client import StorageClient
 from stream_app.storage.engines import quote_identifier
+from stream_app.storage.settings import StorageSettings
 from tests.support.ports import LOOPBACK, free_port, wait_until
 from tests.support.process import ManagedProcess
 
@@ -54,7 +55,11 @@ class IngestRig:
     handoff: RecordHandoff
     inbox: IngestInbox
     storage: StorageClient
-    database: str
+    storage_settings: StorageSettings
+
+    @property
+    def database(self) -> str:
+        return self.storage_settings.database
 
     def dead_letters(self) -> list[tuple[object, ...]]:
         return self.storage.rows(
