@@ -109,6 +109,8 @@ async def run_demo(
         out.flush()
         stop_fleet = asyncio.Event()
         stopper = asyncio.create_task(wait_for_stop(stop_fleet, None), name="pwm-demo-signals")
+        watcher = asyncio.create_task(process.must_stop.wait(), name="pwm-demo-pipeline")
+        watcher.add_done_callback(lambda _: stop_fleet.set())
         try:
             report = await run_realtime(
                 simulator, producer.emit, duration_s=settings.duration_s, stop=stop_fleet
@@ -116,6 +118,7 @@ async def run_demo(
             await asyncio.to_thread(producer.flush, 10.0)
         finally:
             stop_fleet.set()
+            watcher.cancel()
             await stopper
             await asyncio.to_thread(producer.close, 5.0)
     stats = producer.stats()

@@ -126,6 +126,9 @@ class ServeProcess:
         self.ingestor: EmbeddedIngestor | None = None
         self.alerts: EmbeddedAlerting | None = None
         self.client: StorageClient | None = None
+        # Set when the process should stop: the pipeline task ended on its own (it failed), or
+        # (by wait_for_stop) SIGINT/SIGTERM.
+        self.must_stop = asyncio.Event()
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[ServeProcess]:
@@ -171,6 +174,7 @@ class ServeProcess:
             await pipeline.flush_and_close()
         stop_pipeline = asyncio.Event()
         pipeline_task = asyncio.create_task(pipeline.run(stop_pipeline), name="pwm-pipeline")
+        pipeline_task.add_done_callback(lambda _: self.must_stop.set())
         server: _Server | None = None
         server_task: asyncio.Task[None] | None = None
         try:
@@ -254,7 +258,7 @@ async def run_serve(options: ServeOptions, *, out: TextIO) -> None:
             f"storage {options.storage.redacted_dsn()}{rules}\n"
         )
         out.flush()
-        await wait_for_stop(asyncio.Event(), None)
+        await wait_for_stop(process.must_stop, None)  # or SIGINT/SIGTERM
     ingestor, pipeline = process.ingestor, process.pipeline
     if ingestor is not None and pipeline is not None:
         c = ingestor.counters
