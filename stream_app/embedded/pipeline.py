@@ -20,7 +20,7 @@ from typing import Protocol
 from producer import InProcessTransport
 from schemas.aggregates import WindowAggregate
 from schemas.errors import DecodeError
-from schemas.wire import decode_record, encode_event
+from schemas.wire import WireEvent, decode_record, encode_event
 from stream_app.core.aggregator import WindowAggregator
 from stream_app.core.contributions import Flush
 from stream_app.dead_letters import DeadLetters
@@ -36,6 +36,13 @@ Clock = Callable[[], int]
 
 _TAKE_PER_TURN = 64
 _BACKOFF_MAX_S = 5.0
+
+
+class RawEventSink(Protocol):
+    """Where raw events go when they are kept (:meth:`ClickHouseSink.write_raw`)."""
+
+    def write_raw(self, events: Sequence[WireEvent], dedup_token: str | None = None) -> int:
+        """Store raw events idempotently by ``dedup_token``; SinkUnavailable when retriable."""
 
 
 class FlushSink(Protocol):
@@ -75,9 +82,14 @@ class EmbeddedPipeline:
         *,
         clock: Clock = wall_clock_ms,
         source: str | None = None,
+        raw_events: RawEventSink | None = None,
     ) -> None:
         self.settings = settings
         self._sink = sink
+        self._raw_sink = raw_events
+        # Raw events of the records since the last flush (only while raw events are kept): written
+        # before the flush, under its token, so a replayed flush rewrites them harmlessly.
+        self._raw: list[WireEvent] = []
         self._dead_letters = dead_letters
         self._clock = clock
         # A fresh source name per run: offsets restart at 0, so tokens must not collide with
@@ -141,6 +153,8 @@ class EmbeddedPipeline:
             self._dead_letter(offset, payload, f"internal: {type(exc).__name__}: {exc}")
             return
         self.stats.events += len(events)
+        if self._raw_sink is not None:
+            self._raw.extend(events)
 
     def process_decoded(self, record: DecodedRecord, now_ms: int) -> None:
         """Aggregate a record the HTTP ingest decoded and validated, under its own source and
@@ -170,6 +184,8 @@ class EmbeddedPipeline:
             )
             return
         self.stats.events += len(record.events)
+        if self._raw_sink is not None:
+            self._raw.extend(record.events)
 
     def handoff(self) -> RecordHandoff:
         """The queue feeding this pipeline (call from inside the running loop)."""
@@ -241,11 +257,19 @@ class EmbeddedPipeline:
                 f"{row.reason}",
             )
 
+    def _write_once(self, flush: Flush, raw: Sequence[WireEvent]) -> Sequence[RejectedRow]:
+        """Raw events first (same token family as the flush), then the flush: once the flush
+        is stored its records are never replayed, so the raw events must already be."""
+        if raw and self._raw_sink is not None:
+            self._raw_sink.write_raw(raw, flush.dedup_token() if flush.ranges else None)
+        return self._sink.write(flush)
+
     async def _write(self, flush: Flush, stop: asyncio.Event | None) -> None:
+        raw, self._raw = self._raw, []
         delay_s = 0.1
         while True:
             try:
-                rejected = await asyncio.to_thread(self._sink.write, flush)
+                rejected = await asyncio.to_thread(self._write_once, flush, raw)
                 self.stats.flushes += 1
                 self._keep_rejected(flush, rejected)
                 return

@@ -143,9 +143,13 @@ class ServeProcess:
             dedup_ttl_s=opts.ingest.dedup_ttl_s,
             synchronous=opts.ingest.inbox_synchronous,
         )
-        sink = InboxTrimmingSink(ClickHouseSink(client, opts.storage), inbox)
+        store = ClickHouseSink(client, opts.storage)
+        sink = InboxTrimmingSink(store, inbox)
         pipeline = EmbeddedPipeline(
-            opts.pipeline, sink, FileDeadLetters(opts.data_dir / "dead-letters.jsonl")
+            opts.pipeline,
+            sink,
+            FileDeadLetters(opts.data_dir / "dead-letters.jsonl"),
+            raw_events=store if opts.storage.raw_events else None,
         )
         self.pipeline = pipeline
         if opts.print_summary:

@@ -131,3 +131,34 @@ def test_a_rejected_row_becomes_a_json_document() -> None:
     acc.requests = 2
     row = RejectedRow(Contribution(ScopeKey("p", "r"), 0, 10, acc), "scope", "why")
     assert json.loads(row.document())["requests"] == 2
+
+
+class RawSink:
+    """Records the raw writes it is given."""
+
+    def __init__(self) -> None:
+        self.raw: list[tuple[int, str | None]] = []
+
+    def write_raw(self, events: object, dedup_token: str | None = None) -> int:
+        count = len(events)  # type: ignore[arg-type]
+        self.raw.append((count, dedup_token))
+        return count
+
+
+def test_raw_events_are_written_before_their_flush_under_its_token() -> None:
+    letters = Letters()
+    sink = Sink()
+    raw = RawSink()
+    settings = PipelineSettings(window_s=10, grace_ms=5_000, idle_timeout_ms=10_000)
+    p = EmbeddedPipeline(
+        settings, sink, letters, clock=lambda: NOW_MS, source="embedded-raw", raw_events=raw
+    )
+    for i in range(3):
+        p.process_record(event(NOW_MS - 1_000 + i), NOW_MS)
+    p.process_record(b"{broken", NOW_MS)  # a dead letter has no raw event
+    asyncio.run(p.flush_and_close())
+    (flush,) = sink.flushes
+    assert raw.raw == [(3, flush.dedup_token())]
+    p.process_record(event(NOW_MS), NOW_MS)
+    asyncio.run(p.flush_and_close())
+    assert raw.raw[1] == (1, sink.flushes[1].dedup_token())
