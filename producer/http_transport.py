@@ -16,6 +16,10 @@ sooner than the server's ``Retry-After``. An envelope whose answer was lost is p
 the same ``batch_id``: the server recognises it, so nothing is counted twice.
 Poison answers (400, 401, 403, 404, 413, 415, 422) drop the envelope and count it, never retried;
 events the server refused one by one (200 with ``refused``) are counted in ``refused_events``.
+
+The loop thread, in-flight bookkeeping, spool, counters and bounded close are
+:class:`producer.spooled.SpooledTransport`'s; this module supplies the posting, the answers'
+classification and the paced replay.
 """
 
 from __future__ import annotations
@@ -25,25 +29,22 @@ import contextlib
 import gzip
 import logging
 import random
-import threading
 import time
-from concurrent.futures import Future
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import cramjam
 import httpx
 
-from producer.errors import SpoolError, TransportRejected, TransportUnavailable
+from producer.errors import SpoolError
 from producer.http_settings import HttpTransportSettings
-from producer.ratelimit import LogGate
-from producer.spool import Spool
+from producer.spooled import InFlight, SpooledTransport
 
 __all__ = ["HttpTransport", "HttpTransportSettings", "HttpTransportStats"]
 
 logger = logging.getLogger(__name__)
 
-_LOG_INTERVAL_S = 30.0
 _RETRIABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _COUNTERS = (
     "accepted_batches",
@@ -96,111 +97,29 @@ class _Answer:
     reason: str = ""
 
 
-class HttpTransport:
+class HttpTransport(SpooledTransport[HttpTransportStats]):
     """A :class:`producer.Transport` that posts envelopes to ``serve`` and spools during outages."""
 
     def __init__(self, settings: HttpTransportSettings) -> None:
-        self._settings = settings
-        self._spool = Spool(
-            settings.spool_path if settings.spool_path is not None else ":memory:",
-            max_bytes=settings.spool_max_bytes,
-            max_rows=settings.spool_max_rows,
-            synchronous=settings.spool_synchronous,
+        super().__init__(
+            settings,
+            name="HTTP",
+            peer="server",
+            counters=_COUNTERS,
+            stats_type=HttpTransportStats,
+            log=logger,
         )
-        self._durable = settings.spool_path is not None
-        self._log = LogGate(_LOG_INTERVAL_S)
-        self._lock = threading.Lock()
-        self._seq = self._spool.last_seq
-        self._in_flight: dict[int, tuple[str, bytes, int]] = {}
-        self._in_flight_bytes = 0
         self._connected = self._spool.rows == 0
-        self._closing = False
+        self._settings = settings
         self._not_before = 0.0  # monotonic time before which nothing is posted again (loop side)
-        self._counts: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
         self._headers = {"content-type": "application/json"}
         if settings.token is not None:
             self._headers["authorization"] = f"Bearer {settings.token.get_secret_value()}"
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="pwm-producer-http", daemon=True
-        )
-        self._thread.start()
-        self._call(self._setup()).result(timeout=30)
-
-    # ------------------------------------------------------------------ flush-thread side
-
-    def send(self, pool: str, payload: bytes, event_count: int) -> None:
-        """Hand one envelope over; returns at once (see the module docstring)."""
-        size = len(payload)
-        with self._lock:
-            if self._closing:
-                raise TransportRejected("HTTP transport is closed")
-            self._seq += 1
-            seq = self._seq
-            self._counts["accepted_batches"] += 1
-            self._counts["accepted_events"] += event_count
-            live = (
-                self._connected
-                and self._spool.rows == 0
-                and self._in_flight_bytes + size <= self._settings.max_in_flight_bytes
-            )
-            if live:
-                self._in_flight[seq] = (pool, payload, event_count)
-                self._in_flight_bytes += size
-                self._loop.call_soon_threadsafe(self._start_delivery, seq)
-        if live:
-            return
-        try:
-            self._to_spool(seq, pool, payload, event_count)
-        except SpoolError as exc:
-            with self._lock:
-                self._counts["accepted_batches"] -= 1
-                self._counts["accepted_events"] -= event_count
-            raise TransportUnavailable(f"server unavailable and spool failed: {exc}") from exc
-        self._loop.call_soon_threadsafe(self._replay_wake.set)
-
-    def close(self, timeout_s: float | None = None) -> None:
-        """Wait (bounded) for answers, replay what the spool holds, stop. Idempotent."""
-        timeout = self._settings.close_timeout_s if timeout_s is None else timeout_s
-        with self._lock:
-            if self._closing:
-                return
-            self._closing = True
-        try:
-            self._call(self._shutdown(timeout)).result(timeout=timeout + 10.0)
-        except Exception:
-            logger.exception("HTTP transport did not shut down cleanly")
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10.0)
-        if not self._thread.is_alive():
-            self._loop.close()
-        self._spool.close()
-
-    def stats(self) -> HttpTransportStats:
-        """A consistent snapshot of the counters."""
-        with self._lock:
-            return HttpTransportStats(
-                **self._counts,
-                dropped_spool_full_events=self._spool.dropped_events,
-                connected=self._connected,
-                in_flight_bytes=self._in_flight_bytes,
-                spool_rows=self._spool.rows,
-                spool_events=self._spool.events,
-            )
-
-    def _to_spool(self, seq: int, pool: str, payload: bytes, event_count: int) -> None:
-        if not self._spool.append(seq, pool, payload, event_count):
-            return  # larger than the whole spool: counted by the spool as dropped
-        with self._lock:
-            self._counts["spooled_batches"] += 1
-
-    def _call(self, coro: Any) -> Future[Any]:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+        self._start_loop()
 
     # ------------------------------------------------------------------ loop side
 
-    async def _setup(self) -> None:
+    async def _setup_loop(self) -> None:
         s = self._settings
         self._client = httpx.AsyncClient(
             timeout=s.timeout_s,
@@ -208,11 +127,6 @@ class HttpTransport:
                 max_connections=s.max_connections, max_keepalive_connections=s.max_connections
             ),
         )
-        self._replay_wake = asyncio.Event()
-        self._stop = asyncio.Event()
-        self._drained = asyncio.Event()
-        self._drained.set()
-        self._replayer = asyncio.create_task(self._replay_loop(), name="pwm-http-replay")
 
     def _encode(self, payload: bytes) -> tuple[bytes, dict[str, str]]:
         s = self._settings
@@ -257,18 +171,21 @@ class HttpTransport:
 
     def _settle(self, pool: str, event_count: int, answer: _Answer, *, replayed: bool) -> None:
         """Count an answer that ends an envelope's journey (sent or poison)."""
-        with self._lock:
-            c = self._counts
-            c["refused_events"] += answer.refused
-            if answer.ok:
-                c["sent_batches"] += 1
-                c["sent_events"] += event_count - answer.refused
-                c["duplicate_batches"] += answer.duplicate
-                c["replayed_batches"] += replayed
-                return
-            c["send_errors_poison"] += 1
-            c["dropped_rejected_batches"] += 1
-            c["dropped_rejected_events"] += event_count
+        if answer.ok:
+            self._count(
+                refused_events=answer.refused,
+                sent_batches=1,
+                sent_events=event_count - answer.refused,
+                duplicate_batches=answer.duplicate,
+                replayed_batches=replayed,
+            )
+            return
+        self._count(
+            refused_events=answer.refused,
+            send_errors_poison=1,
+            dropped_rejected_batches=1,
+            dropped_rejected_events=event_count,
+        )
         if self._log.admit("poison") is not None:
             logger.error(
                 "the server refused an envelope of pool %s (%d events dropped): %s",
@@ -277,44 +194,21 @@ class HttpTransport:
                 answer.reason,
             )
 
-    def _start_delivery(self, seq: int) -> None:
-        self._drained.clear()
-        task = asyncio.create_task(self._deliver(seq))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _deliver(self, seq: int) -> None:
-        pool, payload, event_count = self._in_flight[seq]
+    async def _deliver_one(self, seq: int, item: InFlight) -> None:
         answer = _Answer(ok=False, retriable=True, reason="cancelled")
         try:
-            answer = await self._post(payload)
+            answer = await self._post(item.payload)
         finally:
             if answer.retriable:
-                self._retriable(seq, pool, payload, event_count, answer)
+                self._spool_retriable(seq, item)
+                initial_s = self._settings.retry_initial_ms / 1000.0
+                self._defer(max(answer.retry_after_s, initial_s * (0.5 + 0.5 * random.random())))
+                if self._log.admit("retriable") is not None:
+                    logger.warning(
+                        "posting to %s failed, spooling: %s", self._settings.url, answer.reason
+                    )
             else:
-                self._settle(pool, event_count, answer, replayed=False)
-            with self._lock:
-                if self._in_flight.pop(seq, None) is not None:
-                    self._in_flight_bytes -= len(payload)
-                drained = not self._in_flight
-            if drained:
-                self._drained.set()
-
-    def _retriable(self, seq: int, pool: str, payload: bytes, count: int, answer: _Answer) -> None:
-        with self._lock:
-            self._counts["send_errors_retriable"] += 1
-            self._connected = False
-        try:
-            self._to_spool(seq, pool, payload, count)
-        except SpoolError:
-            logger.exception("cannot spool a failed envelope (%d events lost)", count)
-            with self._lock:
-                self._counts["dropped_closed_events"] += count
-        initial_s = self._settings.retry_initial_ms / 1000.0
-        self._defer(max(answer.retry_after_s, initial_s * (0.5 + 0.5 * random.random())))
-        self._replay_wake.set()
-        if self._log.admit("retriable") is not None:
-            logger.warning("posting to %s failed, spooling: %s", self._settings.url, answer.reason)
+                self._settle(item.pool, item.event_count, answer, replayed=False)
 
     def _defer(self, delay_s: float) -> None:
         self._not_before = max(self._not_before, time.monotonic() + delay_s)
@@ -332,12 +226,9 @@ class HttpTransport:
             if self._spool.rows:
                 healthy = await self._replay_some()
             if healthy and self._spool.rows == 0:
-                with self._lock:
-                    if self._spool.rows == 0:
-                        self._connected = True
+                self._connect_if_spool_empty()
                 backoff_s = s.retry_initial_ms / 1000.0
-                self._replay_wake.clear()
-                await self._replay_wake.wait()
+                await self._idle()
                 continue
             if healthy:
                 continue
@@ -360,8 +251,7 @@ class HttpTransport:
             if answer.retriable:
                 healthy = False
                 self._defer(answer.retry_after_s)
-                with self._lock:
-                    self._counts["send_errors_retriable"] += 1
+                self._count(send_errors_retriable=1)
                 continue
             done.append(entry.seq)
             self._settle(entry.pool, entry.event_count, answer, replayed=True)
@@ -377,31 +267,13 @@ class HttpTransport:
             )
         return healthy
 
-    async def _shutdown(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-
-        def left() -> float:
-            return max(0.0, deadline - time.monotonic())
-
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._drained.wait(), left())
+    async def _finish_spool(self, left: Callable[[], float]) -> None:
         while self._spool.rows and left() > 0:
             if not await self._replay_some():
                 break
-        self._stop.set()
-        self._replay_wake.set()
-        self._replayer.cancel()
-        for task in list(self._tasks):
-            task.cancel()  # their handlers spool what is still unanswered
-        await asyncio.gather(self._replayer, *self._tasks, return_exceptions=True)
+
+    async def _disconnect(self, left: Callable[[], float]) -> None:
         await self._client.aclose()
-        if not self._durable and self._spool.rows:
-            lost = self._spool.events
-            with self._lock:
-                self._counts["dropped_closed_events"] += lost
-            logger.warning(
-                "HTTP transport closed with %d events in its memory-only spool (dropped)", lost
-            )
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

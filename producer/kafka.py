@@ -20,6 +20,10 @@ Poison failures (message too large, not authorised, ...) are dropped and counted
 Compression: zstd by default, chosen by measurement (docs/benchmarks.md, "Producer
 compression"). lz4, zstd and snappy need the ``cramjam`` package (aiokafka's extras).
 
+The loop thread, in-flight bookkeeping, spool, counters and bounded close are
+:class:`producer.spooled.SpooledTransport`'s; this module supplies the Kafka delivery, the
+ordered replay and the error classification (:func:`producer.kafka_client.is_retriable`).
+
 Metrics (counters, spool and in-flight gauges, a send-latency histogram) are registered on the
 caller's ``CollectorRegistry`` or a private one (see :mod:`producer.kafka_metrics`).
 """
@@ -29,15 +33,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
-from concurrent.futures import Future
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
-from producer.errors import ProducerError, SpoolError, TransportRejected, TransportUnavailable
+from producer.errors import ProducerError, TransportUnavailable
 from producer.kafka_client import is_retriable, new_aiokafka_producer
 from producer.kafka_metrics import (
     TRANSPORT_COUNTERS,
@@ -46,8 +48,8 @@ from producer.kafka_metrics import (
     send_latency_histogram,
 )
 from producer.kafka_settings import KafkaTransportSettings
-from producer.ratelimit import LogGate
-from producer.spool import Spool, SpoolEntry
+from producer.spool import SpoolEntry
+from producer.spooled import InFlight, SpooledTransport
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped, unused-ignore]
@@ -56,18 +58,8 @@ __all__ = ["KafkaTransport", "KafkaTransportSettings", "KafkaTransportStats"]
 
 logger = logging.getLogger(__name__)
 
-_LOG_INTERVAL_S = 30.0
 
-
-@dataclass(slots=True)
-class _InFlight:
-    pool: str
-    payload: bytes
-    event_count: int
-    started: float
-
-
-class KafkaTransport:
+class KafkaTransport(SpooledTransport[KafkaTransportStats]):
     """A :class:`producer.Transport` that ships envelopes to Kafka and spools during outages."""
 
     def __init__(
@@ -81,121 +73,32 @@ class KafkaTransport:
                 f"compression {settings.compression!r} needs the cramjam package "
                 "(pip install 'aiokafka[zstd]')"
             )
+        super().__init__(
+            settings,
+            name="Kafka",
+            peer="broker",
+            counters=TRANSPORT_COUNTERS,
+            stats_type=KafkaTransportStats,
+            log=logger,
+        )
         self._settings = settings
         self._topic = settings.topic
-        self._spool = Spool(
-            settings.spool_path if settings.spool_path is not None else ":memory:",
-            max_bytes=settings.spool_max_bytes,
-            max_rows=settings.spool_max_rows,
-            synchronous=settings.spool_synchronous,
-        )
-        self._durable = settings.spool_path is not None
-        self._log = LogGate(_LOG_INTERVAL_S)
-
-        self._lock = threading.Lock()
-        self._seq = self._spool.last_seq
-        self._in_flight: dict[int, _InFlight] = {}
-        self._in_flight_bytes = 0
-        self._connected = False
-        self._closing = False
-        self._counts: dict[str, int] = dict.fromkeys(TRANSPORT_COUNTERS, 0)
 
         self.registry = registry if registry is not None else CollectorRegistry()
         self._latency = send_latency_histogram(self.registry)
         self.registry.register(KafkaTransportCollector(self.stats))
 
         self._producer: AIOKafkaProducer | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="pwm-producer-kafka", daemon=True
-        )
-        self._thread.start()
-        self._call(self._setup()).result(timeout=30)
+        self._start_loop()
 
-    # ------------------------------------------------------------------ flush-thread side
-
-    def send(self, pool: str, payload: bytes, event_count: int) -> None:
-        """Hand one envelope over; returns at once (see the module docstring)."""
-        size = len(payload)
-        with self._lock:
-            if self._closing:
-                raise TransportRejected("Kafka transport is closed")
-            self._seq += 1
-            seq = self._seq
-            self._counts["accepted_batches"] += 1
-            self._counts["accepted_events"] += event_count
-            live = (
-                self._connected
-                and self._spool.rows == 0
-                and self._in_flight_bytes + size <= self._settings.max_in_flight_bytes
-            )
-            if live:
-                self._in_flight[seq] = _InFlight(pool, payload, event_count, time.monotonic())
-                self._in_flight_bytes += size
-                # Scheduled under the lock, so deliveries start in sequence order.
-                self._loop.call_soon_threadsafe(self._start_delivery, seq)
-        if live:
-            return
-        try:
-            self._to_spool(seq, pool, payload, event_count)
-        except SpoolError as exc:
-            with self._lock:
-                self._counts["accepted_batches"] -= 1
-                self._counts["accepted_events"] -= event_count
-            raise TransportUnavailable(f"broker unavailable and spool failed: {exc}") from exc
-        self._loop.call_soon_threadsafe(self._replay_wake.set)
-
-    def close(self, timeout_s: float | None = None) -> None:
-        """Wait (bounded) for in-flight envelopes, spool what is left, stop. Idempotent."""
-        timeout = self._settings.close_timeout_s if timeout_s is None else timeout_s
-        with self._lock:
-            if self._closing:
-                return
-            self._closing = True
-        try:
-            self._call(self._shutdown(timeout)).result(timeout=timeout + 10.0)
-        except Exception:
-            logger.exception("Kafka transport did not shut down cleanly")
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10.0)
-        if not self._thread.is_alive():
-            self._loop.close()
-        self._spool.close()
-
-    def stats(self) -> KafkaTransportStats:
-        """A consistent snapshot of the counters."""
-        with self._lock:
-            return KafkaTransportStats(
-                **self._counts,
-                dropped_spool_full_batches=self._spool.dropped_rows,
-                dropped_spool_full_events=self._spool.dropped_events,
-                connected=self._connected,
-                in_flight_bytes=self._in_flight_bytes,
-                spool_rows=self._spool.rows,
-                spool_events=self._spool.events,
-            )
-
-    def _to_spool(self, seq: int, pool: str, payload: bytes, event_count: int) -> None:
-        if not self._spool.append(seq, pool, payload, event_count):
-            return  # larger than the whole spool: counted by the spool as dropped
-        with self._lock:
-            self._counts["spooled_batches"] += 1
-            self._counts["spooled_events"] += event_count
-
-    def _call(self, coro: Any) -> Future[Any]:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+    def _extra_stats(self) -> dict[str, int]:
+        return {"dropped_spool_full_batches": self._spool.dropped_rows}
 
     # ------------------------------------------------------------------ loop side
 
-    async def _setup(self) -> None:
-        self._replay_wake = asyncio.Event()
-        self._drained = asyncio.Event()
-        self._drained.set()
+    async def _setup_loop(self) -> None:
         self._spool_empty = asyncio.Event()
-        self._stop = asyncio.Event()
         self._append_lock = asyncio.Lock()
-        self._replayer = asyncio.create_task(self._replay_loop(), name="pwm-kafka-replay")
 
     async def _ensure_producer(self) -> AIOKafkaProducer | None:
         if self._producer is not None:
@@ -217,23 +120,7 @@ class KafkaTransport:
         logger.info("Kafka producer connected to %s", self._settings.bootstrap_servers)
         return producer
 
-    def _in_flight_drained(self) -> bool:
-        """``True`` if nothing is in flight; otherwise arm ``_drained`` (set by the last
-        delivery to finish) before returning ``False``."""
-        self._drained.clear()
-        with self._lock:
-            if not self._in_flight:
-                self._drained.set()
-                return True
-        return False
-
-    def _start_delivery(self, seq: int) -> None:
-        task = asyncio.create_task(self._deliver(seq))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _deliver(self, seq: int) -> None:
-        item = self._in_flight[seq]
+    async def _deliver_one(self, seq: int, item: InFlight) -> None:
         producer = self._producer
         try:
             if producer is None:
@@ -251,38 +138,15 @@ class KafkaTransport:
                 raise
         else:
             self._latency.observe(time.monotonic() - item.started)
-            with self._lock:
-                self._counts["sent_batches"] += 1
-                self._counts["sent_events"] += item.event_count
-        finally:
-            with self._lock:
-                if self._in_flight.pop(seq, None) is not None:
-                    self._in_flight_bytes -= len(item.payload)
-                drained = not self._in_flight
-            if drained:
-                self._drained.set()
+            self._count(sent_batches=1, sent_events=item.event_count)
 
-    def _delivery_failed(self, seq: int, item: _InFlight, exc: BaseException) -> None:
+    def _delivery_failed(self, seq: int, item: InFlight, exc: BaseException) -> None:
         if isinstance(exc, TransportUnavailable) or is_retriable(exc):
-            with self._lock:
-                self._counts["send_errors_retriable"] += 1
-                self._connected = False
-            try:
-                self._to_spool(seq, item.pool, item.payload, item.event_count)
-            except SpoolError:
-                logger.exception(
-                    "cannot spool a failed envelope (%d events lost)", item.event_count
-                )
-                with self._lock:
-                    self._counts["dropped_closed_events"] += item.event_count
-            self._replay_wake.set()
+            self._spool_retriable(seq, item)
             if self._log.admit("send-retriable") is not None:
                 logger.warning("Kafka send failed, spooling and replaying later: %r", exc)
             return
-        with self._lock:
-            self._counts["send_errors_poison"] += 1
-            self._counts["dropped_rejected_batches"] += 1
-            self._counts["dropped_rejected_events"] += item.event_count
+        self._count_poison(item.event_count)
         if self._log.admit("send-poison") is not None:
             logger.error(
                 "Kafka refused an envelope of pool %s (%d events dropped): %r",
@@ -302,13 +166,10 @@ class KafkaTransport:
                     continue
                 healthy = await self._replay_some(producer)
             if healthy and self._spool.rows == 0:
-                with self._lock:
-                    if self._spool.rows == 0:
-                        self._connected = True
+                self._connect_if_spool_empty()
                 self._spool_empty.set()
                 backoff_s = self._settings.reconnect_initial_ms / 1000.0
-                self._replay_wake.clear()
-                await self._replay_wake.wait()
+                await self._idle()
                 continue
             self._spool_empty.clear()
             if healthy:
@@ -350,24 +211,17 @@ class KafkaTransport:
         healthy = True
         elapsed = time.monotonic() - started
         for entry, error in zip(entries, results, strict=True):
+            n = entry.event_count
             if error is None:
                 done.append(entry.seq)
                 self._latency.observe(elapsed)
-                with self._lock:
-                    self._counts["sent_batches"] += 1
-                    self._counts["sent_events"] += entry.event_count
-                    self._counts["replayed_batches"] += 1
-                    self._counts["replayed_events"] += entry.event_count
+                self._count(sent_batches=1, sent_events=n, replayed_batches=1, replayed_events=n)
             elif is_retriable(error):
                 healthy = False
-                with self._lock:
-                    self._counts["send_errors_retriable"] += 1
+                self._count(send_errors_retriable=1)
             else:
                 done.append(entry.seq)
-                with self._lock:
-                    self._counts["send_errors_poison"] += 1
-                    self._counts["dropped_rejected_batches"] += 1
-                    self._counts["dropped_rejected_events"] += entry.event_count
+                self._count_poison(n)
                 logger.error(
                     "Kafka refused a spooled envelope of pool %s (%d events dropped): %r",
                     entry.pool,
@@ -379,34 +233,15 @@ class KafkaTransport:
             logger.warning("Kafka replay interrupted, %d envelopes still spooled", self._spool.rows)
         return healthy
 
-    async def _shutdown(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-
-        def left() -> float:
-            return max(0.0, deadline - time.monotonic())
-
-        if not self._in_flight_drained():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drained.wait(), left())
+    async def _finish_spool(self, left: Callable[[], float]) -> None:
         if self._producer is not None and self._spool.rows:
             self._replay_wake.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._spool_empty.wait(), left())
-        self._stop.set()
-        self._replay_wake.set()
-        self._replayer.cancel()
-        for task in list(self._tasks):
-            task.cancel()  # their failure handlers spool what is still unacknowledged
-        await asyncio.gather(self._replayer, *self._tasks, return_exceptions=True)
+
+    async def _disconnect(self, left: Callable[[], float]) -> None:
         if self._producer is not None:
             try:
                 await asyncio.wait_for(self._producer.stop(), max(left(), 1.0))
             except Exception as exc:
                 logger.warning("Kafka producer did not stop cleanly: %r", exc)
-        if not self._durable and self._spool.rows:
-            lost = self._spool.events
-            with self._lock:
-                self._counts["dropped_closed_events"] += lost
-            logger.warning(
-                "Kafka transport closed with %d events in its memory-only spool (dropped)", lost
-            )
