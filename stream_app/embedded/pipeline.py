@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from producer import InProcessTransport
 from schemas.aggregates import WindowAggregate
@@ -27,7 +26,7 @@ from stream_app.dead_letters import DeadLetters
 from stream_app.embedded.handoff import DecodedRecord, RecordHandoff
 from stream_app.settings import PipelineSettings
 from stream_app.storage.errors import SinkUnavailable
-from stream_app.storage.sink import RejectedRow
+from stream_app.storage.sink import FlushSink, RejectedRow
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +35,6 @@ Clock = Callable[[], int]
 
 _TAKE_PER_TURN = 64
 _BACKOFF_MAX_S = 5.0
-
-
-class FlushSink(Protocol):
-    """What the pipeline writes to (a :class:`stream_app.storage.sink.ClickHouseSink`)."""
-
-    def write(self, flush: Flush) -> Sequence[RejectedRow]:
-        """Store one flush idempotently; raise SinkUnavailable when it may be retried; return
-        the rows refused for their data."""
 
 
 def wall_clock_ms() -> int:

@@ -24,6 +24,7 @@ from stream_app.worker.partitions import (
     MAX_METADATA_BYTES,
     CommitMetadata,
     CommitPoint,
+    Partition,
     PartitionState,
     RangeIntent,
 )
@@ -56,7 +57,7 @@ class Unit:
     """One flush (one insert) and the intent committed before it."""
 
     flush: Flush
-    intent: dict[int, CommitPoint]
+    intent: dict[Partition, CommitPoint]
     """Committed before the write: unchanged offsets, metadata with the flush's ranges."""
     parts: list[tuple[RangeIntent, Flush]] = field(default_factory=list)
     """The partitions' flushes merged into ``flush``, with their ranges."""
@@ -82,14 +83,14 @@ class Cycle:
     """What one cycle stores, publishes and commits; steps done are not repeated."""
 
     units: list[Unit]
-    commits: dict[int, CommitPoint]
+    commits: dict[Partition, CommitPoint]
     """Committed after the writes: offsets past the ranges, the watermarks."""
     scopes: list[WindowAggregate]
     proxies: list[WindowAggregate]
     record_times: list[tuple[int, int]]
     """(events, mean event time) of every record the cycle stores (delay statistics)."""
     late: int = 0
-    closed: dict[int, PartitionWindows] = field(default_factory=dict)
+    closed: dict[Partition, PartitionWindows] = field(default_factory=dict)
     """Per partition: the windows it closed in this cycle and how far its windows are closed."""
     observed: bool = False
     published: bool = False
@@ -118,7 +119,7 @@ class Backoff:
 
 def take_cycle(
     states: Iterable[PartitionState],
-    clocks: dict[int, int],
+    clocks: dict[Partition, int],
     record_times: list[tuple[int, int]],
     on_late: Callable[[LateEvent], None],
     on_refused: Callable[[OutOfRange], None] = lambda _: None,
@@ -126,9 +127,9 @@ def take_cycle(
     """Close due windows at each partition's clock and take every partition's flush."""
     scopes: list[WindowAggregate] = []
     proxies: list[WindowAggregate] = []
-    commits: dict[int, CommitPoint] = {}
+    commits: dict[Partition, CommitPoint] = {}
     pending: list[tuple[RangeIntent, Flush]] = []
-    by_partition: dict[int, PartitionWindows] = {}
+    by_partition: dict[Partition, PartitionWindows] = {}
     late = 0
     for state in states:
         aggregator = state.aggregator

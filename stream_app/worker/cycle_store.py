@@ -21,16 +21,14 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from schemas.aggregates import WindowAggregate
 from stream_app.core.contributions import Flush
-from stream_app.storage.sink import RejectedRow
+from stream_app.storage.sink import FlushSink, RejectedRow
+from stream_app.worker.committer import Committer
 from stream_app.worker.cycle import Cycle, PartitionWindows
-from stream_app.worker.errors import BrokerUnavailable, PartitionsLost
-from stream_app.worker.kafka_consumer import ConsumerControl
-from stream_app.worker.partitions import CommitPoint, PartitionState, RangeIntent
-from stream_app.worker.publisher import TopicPublisher
+from stream_app.worker.partitions import Partition, PartitionState, RangeIntent
+from stream_app.worker.publisher import PUBLISH_TIMEOUT_S, TopicPublisher
 from stream_app.worker.records import window_record
 from stream_app.worker.settings import WorkerSettings
 from stream_app.worker.stats import WorkerStats
@@ -42,16 +40,6 @@ logger = logging.getLogger(__name__)
 WindowListener = Callable[[Sequence[WindowAggregate]], None]
 PartitionWindowListener = Callable[[int, PartitionWindows], None]
 """Called once per cycle for every held partition, with the windows it closed (maybe none)."""
-
-_PUBLISH_TIMEOUT_S = 10.0
-
-
-class FlushSink(Protocol):
-    """Where flushes go (:class:`stream_app.storage.sink.ClickHouseSink`)."""
-
-    def write(self, flush: Flush) -> Sequence[RejectedRow]:
-        """Store one flush idempotently; SinkUnavailable when it may be retried. Returns the
-        rows refused for their data (the rest is stored)."""
 
 
 RejectedFn = Callable[[RangeIntent, RejectedRow], None]
@@ -72,7 +60,7 @@ class CycleStore:
         settings: WorkerSettings,
         *,
         sink: FlushSink,
-        consumer: ConsumerControl,
+        committer: Committer,
         dead_letters: TopicPublisher,
         windows: TopicPublisher | None,
         stats: WorkerStats,
@@ -82,7 +70,7 @@ class CycleStore:
         self._settings = settings
         self._on_rejected = on_rejected
         self._sink = sink
-        self._consumer = consumer
+        self._committer = committer
         self._dead_letters = dead_letters
         self._windows = windows
         self._stats = stats
@@ -97,18 +85,18 @@ class CycleStore:
     def add_partition_listener(self, listener: PartitionWindowListener) -> None:
         self._partition_listeners.append(listener)
 
-    async def complete(self, cycle: Cycle, held: dict[int, PartitionState]) -> None:
+    async def complete(self, cycle: Cycle, held: dict[Partition, PartitionState]) -> None:
         """Run the remaining steps of ``cycle`` for the partitions in ``held``."""
-        await self._dead_letters.deliver(_PUBLISH_TIMEOUT_S)
+        await self._dead_letters.deliver(PUBLISH_TIMEOUT_S)
         for unit in cycle.units:
             if unit.written:
                 continue
-            await self._commit(unit.intent, held, intent=True)
+            await self._committer.intent(unit.intent, held)
             rejected = await self._write_flush(unit.flush)
             for row in rejected:
                 self._on_rejected(unit.range_of(row.contribution), row)
             if rejected:  # before the offsets move past the records they were made from
-                await self._dead_letters.deliver(_PUBLISH_TIMEOUT_S)
+                await self._dead_letters.deliver(PUBLISH_TIMEOUT_S)
             unit.written = True
         if not cycle.observed:
             self._observe_stored(cycle)
@@ -119,11 +107,11 @@ class CycleStore:
                     self._windows.add(*window_record(aggregate))
             cycle.published = True
         if self._windows is not None:
-            await self._windows.deliver(_PUBLISH_TIMEOUT_S)
+            await self._windows.deliver(PUBLISH_TIMEOUT_S)
         if not cycle.notified:
             self._notify(cycle)
             cycle.notified = True
-        await self._commit(cycle.commits, held)
+        await self._committer.progress(cycle.commits, held)
 
     async def write_finished(self) -> None:
         """Wait until a write that is still running has ended (however it ends)."""
@@ -181,26 +169,3 @@ class CycleStore:
                     logger.exception(
                         "window listener %r failed (partition %d)", partition_listener, partition
                     )
-
-    async def _commit(
-        self,
-        commits: dict[int, CommitPoint],
-        held: dict[int, PartitionState],
-        *,
-        intent: bool = False,
-    ) -> None:
-        selected = {p: c for p, c in commits.items() if p in held}
-        if not selected:
-            return
-        try:
-            await self._consumer.commit(selected)
-        except PartitionsLost:
-            self._stats.partitions_lost += 1
-            raise
-        except BrokerUnavailable:
-            self._stats.commit_failures += 1
-            raise
-        self._stats.commits += 1
-        if not intent:
-            for p, point in selected.items():
-                held[p].committed = point

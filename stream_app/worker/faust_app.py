@@ -22,6 +22,7 @@ from typing import Any
 
 import faust
 
+from stream_app.worker.partitions import Partition
 from stream_app.worker.publisher import Headers
 from stream_app.worker.runtime import StreamWorker
 from stream_app.worker.settings import WorkerSettings
@@ -93,7 +94,9 @@ def connect_worker(app: faust.App, worker: StreamWorker) -> None:
         await worker.on_revoked()
 
     async def on_complete(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topic_name}
+        assigned = {
+            Partition(tp.partition) for tp in app.consumer.assignment() if tp.topic == topic_name
+        }
         await worker.on_rebalance_complete(assigned)
 
     app.on_partitions_revoked.connect(on_revoked, weak=False)

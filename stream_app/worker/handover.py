@@ -19,14 +19,15 @@ from collections.abc import Callable, Iterable
 
 from stream_app.core.config import AggregatorConfig
 from stream_app.storage.errors import StorageError
+from stream_app.worker.committer import Committer
 from stream_app.worker.cycle import Backoff, Cycle
 from stream_app.worker.cycle_store import CycleStore
 from stream_app.worker.errors import PartitionsLost, WorkerError, WorkerFatal
 from stream_app.worker.idle import IdleClock
 from stream_app.worker.kafka_consumer import ConsumerControl
 from stream_app.worker.observers import PartitionObservers
-from stream_app.worker.partitions import PartitionState
-from stream_app.worker.publisher import TopicPublisher
+from stream_app.worker.partitions import Partition, PartitionState
+from stream_app.worker.publisher import PUBLISH_TIMEOUT_S, TopicPublisher
 from stream_app.worker.rebuild import FlushRebuilder
 from stream_app.worker.settings import WorkerSettings
 from stream_app.worker.stats import WorkerStats
@@ -36,9 +37,6 @@ __all__ = ["PartitionHandover"]
 
 logger = logging.getLogger(__name__)
 
-_PUBLISH_TIMEOUT_S = 10.0
-"""How long dead letters may take to be acknowledged after a takeover."""
-
 
 class PartitionHandover:
     """Taking partitions over and giving them up; the state is the worker's own."""
@@ -47,10 +45,11 @@ class PartitionHandover:
     source: str
     config: AggregatorConfig
     rebuilder: FlushRebuilder
+    committer: Committer
     observers: PartitionObservers
     stats: WorkerStats
-    lag: dict[int, int]
-    _partitions: dict[int, PartitionState]
+    lag: dict[Partition, int]
+    _partitions: dict[Partition, PartitionState]
     _record_times: list[tuple[int, int]]
     _cycle: Cycle | None
     _lock: asyncio.Lock
@@ -65,7 +64,7 @@ class PartitionHandover:
     _store: CycleStore
     _clock: Callable[[], int]
 
-    def _take(self, now_ms: int, clocks: dict[int, int]) -> Cycle:
+    def _take(self, now_ms: int, clocks: dict[Partition, int]) -> Cycle:
         raise NotImplementedError
 
     async def _complete(self, cycle: Cycle) -> None:
@@ -79,7 +78,7 @@ class PartitionHandover:
         async with self._lock:
             await self._give_up(self.settings.revoke_timeout_s)
 
-    async def on_rebalance_complete(self, assigned: Iterable[int]) -> None:
+    async def on_rebalance_complete(self, assigned: Iterable[Partition]) -> None:
         """Take over ``assigned`` (retrying while Kafka or storage is unavailable); returns
         when the partitions are ready or a newer rebalance cancelled the takeover."""
         await self._cancel_takeover()
@@ -103,7 +102,7 @@ class PartitionHandover:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _take_over_until_done(self, assigned: set[int]) -> None:
+    async def _take_over_until_done(self, assigned: set[Partition]) -> None:
         backoff = Backoff(self._backoff.initial_s, self._backoff.max_s)
         while True:
             try:
@@ -115,13 +114,14 @@ class PartitionHandover:
                         source=self.source,
                         config=self.config,
                         consumer=self._consumer,
+                        committer=self.committer,
                         storage=self._storage,
                         rebuilder=self.rebuilder,
                         now_ms=self._clock(),
                         restore_horizon_ms=self.settings.restore_horizon_s * 1000,
                         dedup_batches=self.settings.dedup_batches,
                     )
-                    await self._dead_letters.deliver(_PUBLISH_TIMEOUT_S)
+                    await self._dead_letters.deliver(PUBLISH_TIMEOUT_S)
                     self._partitions.update(result.states)
                     await self.observers.assigned(set(result.states))
                     self.stats.takeovers += 1
@@ -178,19 +178,19 @@ class PartitionHandover:
         self.stats.paused = False
         self._backoff.reset()
 
-    async def _release(self, partitions: set[int]) -> None:
+    async def _release(self, partitions: set[Partition]) -> None:
         """Partitions given up in order: their state is stored, observers may save theirs."""
         self._drop(partitions)
         if partitions:
             await self.observers.revoked(partitions)
 
-    async def _lose(self, partitions: set[int]) -> None:
+    async def _lose(self, partitions: set[Partition]) -> None:
         """Partitions the group moved on without us: another worker may own them already."""
         self._drop(partitions)
         if partitions:
             await self.observers.lost(partitions)
 
-    def _drop(self, partitions: set[int]) -> None:
+    def _drop(self, partitions: set[Partition]) -> None:
         for p in partitions:
             self._partitions.pop(p, None)
             self.lag.pop(p, None)

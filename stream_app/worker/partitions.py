@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from typing import NewType
 
 from aiokafka.partitioner import murmur2  # type: ignore[import-untyped, unused-ignore]
 
@@ -34,6 +35,8 @@ __all__ = [
     "MAX_METADATA_BYTES",
     "CommitMetadata",
     "CommitPoint",
+    "OffsetRange",
+    "Partition",
     "PartitionState",
     "RangeIntent",
     "partition_for_pool",
@@ -46,15 +49,31 @@ MAX_METADATA_BYTES = 4_000
 """Kafka's default ``offset.metadata.max.bytes`` is 4096."""
 NO_WATERMARK = WatermarkState(watermark_ms=None, max_event_ms=None)
 
+Partition = NewType("Partition", int)
+"""A partition of the requests topic (the worker consumes one topic)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetRange:
+    """Offsets ``first..last`` (inclusive) of one partition."""
+
+    partition: Partition
+    first: int
+    last: int
+
 
 @dataclass(frozen=True, slots=True)
 class RangeIntent:
     """Offsets ``first..last`` of one partition in a flush, and the watermark before them."""
 
-    partition: int
+    partition: Partition
     first_offset: int
     last_offset: int
     watermark: WatermarkState
+
+    @property
+    def offsets(self) -> OffsetRange:
+        return OffsetRange(self.partition, self.first_offset, self.last_offset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +113,7 @@ class CommitMetadata:
                 return None
             watermark = _watermark(doc["wm"], doc["mx"])
             intent = tuple(
-                RangeIntent(int(p), int(first), int(last), _watermark(wm, mx))
+                RangeIntent(Partition(int(p)), int(first), int(last), _watermark(wm, mx))
                 for p, first, last, wm, mx in doc.get("in", ())
             )
         except (ValueError, KeyError, TypeError) as exc:
@@ -144,7 +163,7 @@ class PartitionState:
     ``input_stalled`` whether fetch responses had stopped when last looked (idle clock).
     """
 
-    partition: int
+    partition: Partition
     aggregator: WindowAggregator
     next_offset: int
     committed: CommitPoint | None = None

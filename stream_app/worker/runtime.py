@@ -42,10 +42,11 @@ from operator import attrgetter
 
 from stream_app.core.config import AggregatorConfig
 from stream_app.storage.errors import SinkRejected, StorageError
+from stream_app.storage.sink import FlushSink
+from stream_app.worker.committer import Committer
 from stream_app.worker.cycle import Backoff, Cycle, take_cycle
 from stream_app.worker.cycle_store import (
     CycleStore,
-    FlushSink,
     PartitionWindowListener,
     WindowListener,
 )
@@ -63,22 +64,20 @@ from stream_app.worker.ingest import ingest_record
 from stream_app.worker.kafka_consumer import ConsumerControl
 from stream_app.worker.kafka_ranges import RangeReader
 from stream_app.worker.observers import PartitionObservers
-from stream_app.worker.partitions import PartitionState
+from stream_app.worker.partitions import Partition, PartitionState
 from stream_app.worker.publisher import TopicPublisher
 from stream_app.worker.rebuild import FlushRebuilder, RangeSource
 from stream_app.worker.settings import WorkerSettings
 from stream_app.worker.stats import WorkerStats
 from stream_app.worker.takeover import StoredState
 
-__all__ = ["FlushSink", "StreamWorker", "WindowListener", "wall_clock_ms"]
+__all__ = ["StreamWorker", "WindowListener", "wall_clock_ms"]
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], int]
 
 _ts = attrgetter("ts_ms")
-_PUBLISH_TIMEOUT_S = 10.0
-"""How long dead letters may take to be acknowledged after a takeover."""
 
 
 def wall_clock_ms() -> int:
@@ -132,19 +131,21 @@ class StreamWorker(PartitionHandover):
             clock=clock,
             dedup_batches=settings.dedup_batches,
         )
+        self.committer = Committer(consumer, self.stats)
+        """The one place offsets are committed (cycles and takeovers)."""
         self.observers = PartitionObservers()
         """Told when partitions are taken over and given up (per-partition state beside ours)."""
         self._store = CycleStore(
             settings,
             sink=sink,
-            consumer=consumer,
+            committer=self.committer,
             dead_letters=dead_letters,
             windows=windows,
             stats=self.stats,
             clock=clock,
             on_rejected=lambda source, row: self.dead_letters.rejected(source, row, clock()),
         )
-        self._partitions: dict[int, PartitionState] = {}
+        self._partitions: dict[Partition, PartitionState] = {}
         self._record_times: list[tuple[int, int]] = []
         self._cycle: Cycle | None = None
         self._lock = asyncio.Lock()
@@ -156,7 +157,7 @@ class StreamWorker(PartitionHandover):
         self._idle = IdleClock(
             consumer, idle_ms=self.config.idle_timeout_ms, stall_ms=settings.broker_stall_ms
         )
-        self.lag: dict[int, int] = {}
+        self.lag: dict[Partition, int] = {}
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -171,11 +172,11 @@ class StreamWorker(PartitionHandover):
         self._store.add_partition_listener(listener)
 
     @property
-    def partitions(self) -> list[int]:
+    def partitions(self) -> list[Partition]:
         """The partitions this worker holds (taken over and not given up)."""
         return sorted(self._partitions)
 
-    def partition_state(self, partition: int) -> PartitionState | None:
+    def partition_state(self, partition: Partition) -> PartitionState | None:
         return self._partitions.get(partition)
 
     @property
@@ -192,7 +193,7 @@ class StreamWorker(PartitionHandover):
 
     def process(
         self,
-        partition: int,
+        partition: Partition,
         offset: int,
         key: bytes | None,
         value: bytes | None,
@@ -228,7 +229,9 @@ class StreamWorker(PartitionHandover):
                 recent=state.recent,
             )
         except Exception as exc:
-            self.dead_letters.failed(partition, offset, key, value, wall_ms, exc)
+            self.dead_letters.failed(
+                exc, partition=partition, offset=offset, key=key, value=value, now_ms=wall_ms
+            )
             return
         if got.events:
             events = got.events
@@ -240,7 +243,13 @@ class StreamWorker(PartitionHandover):
         elif got.reason is not None:
             kind: DeadLetterKind = "empty" if value is None else "decode"
             self.dead_letters.record(
-                partition, offset, key, value or b"", got.reason, wall_ms, kind
+                kind,
+                partition=partition,
+                offset=offset,
+                key=key,
+                payload=value or b"",
+                reason=got.reason,
+                now_ms=wall_ms,
             )
 
     # -- cycles -------------------------------------------------------------------------------
@@ -271,7 +280,7 @@ class StreamWorker(PartitionHandover):
             self.stats.last_cycle_wall_ms = self._clock()
             return True
 
-    async def _watch_input(self, now_ms: int) -> dict[int, int]:
+    async def _watch_input(self, now_ms: int) -> dict[Partition, int]:
         """Lag per partition, and each partition's idle clock for closing windows; the idle rule
         is suspended where input is behind (a backlog is not idleness) or the worker is paused."""
         partitions = list(self._partitions)
@@ -281,7 +290,7 @@ class StreamWorker(PartitionHandover):
         except BrokerUnavailable:
             ends = {}
             self.stats.broker_reachable = False
-        clocks: dict[int, int] = {}
+        clocks: dict[Partition, int] = {}
         for p, state in self._partitions.items():
             end = ends.get(p)
             if end is not None:
@@ -293,7 +302,7 @@ class StreamWorker(PartitionHandover):
             self._consumer.pause(partitions)  # a rebalance may have resumed them
         return clocks
 
-    def _take(self, now_ms: int, clocks: dict[int, int]) -> Cycle:
+    def _take(self, now_ms: int, clocks: dict[Partition, int]) -> Cycle:
         """Close due windows and take every partition's flush (no I/O)."""
 
         times, self._record_times = self._record_times, []
