@@ -25,25 +25,23 @@ from dataclasses import dataclass
 from schemas.aggregates import WindowAggregate
 from stream_app.core.contributions import Flush
 from stream_app.storage.sink import FlushSink, RejectedRow
+from stream_app.worker.assignment import Assignment
 from stream_app.worker.committer import Committer
-from stream_app.worker.cycle import Cycle, PartitionWindows
-from stream_app.worker.partitions import Partition, PartitionState, RangeIntent
+from stream_app.worker.cycle import Cycle, PartitionWindows, take_cycle
+from stream_app.worker.dead_letter_queue import WorkerDeadLetters
+from stream_app.worker.partitions import Partition, PartitionState
 from stream_app.worker.publisher import PUBLISH_TIMEOUT_S, TopicPublisher
 from stream_app.worker.records import window_record
 from stream_app.worker.settings import WorkerSettings
 from stream_app.worker.stats import WorkerStats
 
-__all__ = ["CycleStore", "FlushSink", "PartitionWindowListener", "RejectedFn", "WindowListener"]
+__all__ = ["CycleStore", "FlushSink", "PartitionWindowListener", "WindowListener"]
 
 logger = logging.getLogger(__name__)
 
 WindowListener = Callable[[Sequence[WindowAggregate]], None]
 PartitionWindowListener = Callable[[int, PartitionWindows], None]
 """Called once per cycle for every held partition, with the windows it closed (maybe none)."""
-
-
-RejectedFn = Callable[[RangeIntent, RejectedRow], None]
-"""Dead-letter one row storage refused, made from the records of the range."""
 
 
 @dataclass
@@ -61,14 +59,12 @@ class CycleStore:
         *,
         sink: FlushSink,
         committer: Committer,
-        dead_letters: TopicPublisher,
+        dead_letters: WorkerDeadLetters,
         windows: TopicPublisher | None,
         stats: WorkerStats,
         clock: Callable[[], int],
-        on_rejected: RejectedFn,
     ) -> None:
         self._settings = settings
-        self._on_rejected = on_rejected
         self._sink = sink
         self._committer = committer
         self._dead_letters = dead_letters
@@ -85,18 +81,32 @@ class CycleStore:
     def add_partition_listener(self, listener: PartitionWindowListener) -> None:
         self._partition_listeners.append(listener)
 
+    def take(self, held: Assignment, now_ms: int, clocks: dict[Partition, int]) -> Cycle:
+        """Close due windows and take every held partition's flush (no I/O)."""
+        cycle = take_cycle(
+            held.partitions.values(),
+            clocks,
+            held.take_record_times(),
+            lambda late: self._dead_letters.late(late, now_ms),
+            lambda refused: self._dead_letters.out_of_range(refused, now_ms),
+        )
+        self._stats.windows_closed += len(cycle.scopes)
+        self._stats.proxy_windows_closed += len(cycle.proxies)
+        return cycle
+
     async def complete(self, cycle: Cycle, held: dict[Partition, PartitionState]) -> None:
         """Run the remaining steps of ``cycle`` for the partitions in ``held``."""
-        await self._dead_letters.deliver(PUBLISH_TIMEOUT_S)
+        await self._dead_letters.deliver()
         for unit in cycle.units:
             if unit.written:
                 continue
             await self._committer.intent(unit.intent, held)
             rejected = await self._write_flush(unit.flush)
+            now_ms = self._clock()
             for row in rejected:
-                self._on_rejected(unit.range_of(row.contribution), row)
+                self._dead_letters.rejected(unit.range_of(row.contribution), row, now_ms)
             if rejected:  # before the offsets move past the records they were made from
-                await self._dead_letters.deliver(PUBLISH_TIMEOUT_S)
+                await self._dead_letters.deliver()
             unit.written = True
         if not cycle.observed:
             self._observe_stored(cycle)

@@ -16,7 +16,7 @@ from stream_app.core.late import LateEvent
 from stream_app.core.record_time import OutOfRange
 from stream_app.storage.sink import RejectedRow
 from stream_app.worker.partitions import RangeIntent
-from stream_app.worker.publisher import TopicPublisher
+from stream_app.worker.publisher import PUBLISH_TIMEOUT_S, TopicPublisher
 from stream_app.worker.records import dead_letter_record
 from stream_app.worker.stats import WorkerStats
 
@@ -64,6 +64,14 @@ class WorkerDeadLetters:
         self._publisher = publisher
         self._stats = stats
         self._max_payload_bytes = max_payload_bytes
+
+    async def deliver(self) -> None:
+        """Deliver what is queued (PublishUnavailable: what failed stays queued)."""
+        await self._publisher.deliver(PUBLISH_TIMEOUT_S)
+
+    def discard(self) -> None:
+        """Forget what is queued: the records it stands for are read again by their owner."""
+        self._publisher.discard()
 
     def record(
         self,

@@ -37,14 +37,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from operator import attrgetter
 
 from stream_app.core.config import AggregatorConfig
 from stream_app.storage.errors import SinkRejected, StorageError
 from stream_app.storage.sink import FlushSink
+from stream_app.worker.assignment import Assignment
 from stream_app.worker.committer import Committer
-from stream_app.worker.cycle import Backoff, Cycle, take_cycle
+from stream_app.worker.cycle import Backoff
 from stream_app.worker.cycle_store import (
     CycleStore,
     PartitionWindowListener,
@@ -58,7 +59,7 @@ from stream_app.worker.errors import (
     WorkerError,
     WorkerFatal,
 )
-from stream_app.worker.handover import PartitionHandover
+from stream_app.worker.handover import Handover
 from stream_app.worker.idle import IdleClock
 from stream_app.worker.ingest import ingest_record
 from stream_app.worker.kafka_consumer import ConsumerControl
@@ -84,7 +85,7 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class StreamWorker(PartitionHandover):
+class StreamWorker:
     """Windows per partition, flushes to storage, commits after (see the module docstring)."""
 
     def __init__(
@@ -102,11 +103,7 @@ class StreamWorker(PartitionHandover):
         self.settings = settings
         self.source = settings.requests_topic
         self.config = AggregatorConfig.from_settings(settings.pipeline)
-        self._sink = sink
-        self._storage = storage
         self._consumer = consumer
-        self._dead_letters = dead_letters
-        self._windows = windows
         self._clock = clock
         self.stats = WorkerStats()
         self.dead_letters = WorkerDeadLetters(
@@ -139,25 +136,35 @@ class StreamWorker(PartitionHandover):
             settings,
             sink=sink,
             committer=self.committer,
-            dead_letters=dead_letters,
+            dead_letters=self.dead_letters,
             windows=windows,
             stats=self.stats,
             clock=clock,
-            on_rejected=lambda source, row: self.dead_letters.rejected(source, row, clock()),
         )
-        self._partitions: dict[Partition, PartitionState] = {}
-        self._record_times: list[tuple[int, int]] = []
-        self._cycle: Cycle | None = None
         self._lock = asyncio.Lock()
-        self._takeover: asyncio.Task[None] | None = None
-        self._stopping = False
         self._backoff = Backoff(
             settings.sink_backoff_initial_ms / 1000, settings.sink_backoff_max_ms / 1000
         )
         self._idle = IdleClock(
             consumer, idle_ms=self.config.idle_timeout_ms, stall_ms=settings.broker_stall_ms
         )
-        self.lag: dict[Partition, int] = {}
+        self._handover = Handover(
+            settings,
+            config=self.config,
+            consumer=consumer,
+            committer=self.committer,
+            storage=storage,
+            rebuilder=self.rebuilder,
+            store=self._store,
+            idle=self._idle,
+            observers=self.observers,
+            dead_letters=self.dead_letters,
+            windows=windows,
+            stats=self.stats,
+            lock=self._lock,
+            backoff=self._backoff,
+            clock=clock,
+        )
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -174,20 +181,39 @@ class StreamWorker(PartitionHandover):
     @property
     def partitions(self) -> list[Partition]:
         """The partitions this worker holds (taken over and not given up)."""
-        return sorted(self._partitions)
+        return sorted(self._handover.assignment.partitions)
 
     def partition_state(self, partition: Partition) -> PartitionState | None:
-        return self._partitions.get(partition)
+        return self._handover.assignment.partitions.get(partition)
+
+    @property
+    def lag(self) -> dict[Partition, int]:
+        """Records behind the end of the log per held partition, when last looked."""
+        return self._handover.assignment.lag
 
     @property
     def taking_over(self) -> bool:
         """True while a takeover runs (or waits for storage/Kafka to answer)."""
-        return self._takeover is not None and not self._takeover.done()
+        return self._handover.taking_over
 
     @property
     def retry_delay_s(self) -> float | None:
         """How long to wait before the next cycle when one is being retried, else None."""
-        return self._backoff.current_s if self._cycle is not None else None
+        return self._backoff.current_s if self._handover.assignment.cycle is not None else None
+
+    # -- hand-over ----------------------------------------------------------------------------
+
+    async def on_revoked(self) -> None:
+        """Store and commit what is held (bounded), then drop every partition's state."""
+        await self._handover.on_revoked()
+
+    async def on_rebalance_complete(self, assigned: Iterable[Partition]) -> None:
+        """Take over ``assigned`` before Faust resumes fetching (see :mod:`.handover`)."""
+        await self._handover.on_rebalance_complete(assigned)
+
+    async def shutdown(self) -> None:
+        """Final store and commit; afterwards every record is left for the next owner."""
+        await self._handover.shutdown()
 
     # -- record path --------------------------------------------------------------------------
 
@@ -205,7 +231,8 @@ class StreamWorker(PartitionHandover):
         (:mod:`stream_app.core.record_time`). Never raises: a record that makes any step fail
         is dead-lettered with the reason and counted (``stats.consume_errors``).
         """
-        state = self._partitions.get(partition)
+        held = self._handover.assignment
+        state = held.partitions.get(partition)
         if state is None:
             self.stats.foreign_records += 1
             return
@@ -237,7 +264,7 @@ class StreamWorker(PartitionHandover):
             events = got.events
             count = len(events)
             self.stats.events += count
-            self._record_times.append((count, sum(map(_ts, events)) // count))
+            held.record_times.append((count, sum(map(_ts, events)) // count))
         elif got.repeated:
             self.stats.repeated_batches += 1
         elif got.reason is not None:
@@ -260,30 +287,31 @@ class StreamWorker(PartitionHandover):
         Raises :class:`WorkerFatal` when storage rejects the flush for good.
         """
         async with self._lock:
-            if not self._partitions and self._cycle is None:
+            held = self._handover.assignment
+            if held.empty:
                 self.stats.last_cycle_wall_ms = self._clock()
                 return True
             now_ms = self._clock()
-            clocks = await self._watch_input(now_ms)
-            if self._cycle is None:
-                self._cycle = self._take(now_ms, clocks)
+            clocks = await self._watch_input(held, now_ms)
+            if held.cycle is None:
+                held.cycle = self._store.take(held, now_ms, clocks)
             try:
-                await self._complete(self._cycle)
+                await self._store.complete(held.cycle, held.partitions)
             except (StorageError, WorkerError) as exc:
                 if isinstance(exc, SinkRejected | WorkerFatal):
                     raise WorkerFatal(f"cannot store flush: {exc}") from exc
-                await self._on_unavailable(exc)
+                await self._on_unavailable(held, exc)
                 return False
-            self._cycle = None
-            await self._on_available()
+            held.cycle = None
+            await self._on_available(held)
             self.stats.cycles += 1
             self.stats.last_cycle_wall_ms = self._clock()
             return True
 
-    async def _watch_input(self, now_ms: int) -> dict[Partition, int]:
+    async def _watch_input(self, held: Assignment, now_ms: int) -> dict[Partition, int]:
         """Lag per partition, and each partition's idle clock for closing windows; the idle rule
         is suspended where input is behind (a backlog is not idleness) or the worker is paused."""
-        partitions = list(self._partitions)
+        partitions = list(held.partitions)
         try:
             ends = await self._consumer.end_offsets(partitions)
             self.stats.broker_reachable = True
@@ -291,10 +319,10 @@ class StreamWorker(PartitionHandover):
             ends = {}
             self.stats.broker_reachable = False
         clocks: dict[Partition, int] = {}
-        for p, state in self._partitions.items():
+        for p, state in held.partitions.items():
             end = ends.get(p)
             if end is not None:
-                self.lag[p] = max(0, end - state.next_offset)
+                held.lag[p] = max(0, end - state.next_offset)
             if self.stats.paused or end is None or end > state.next_offset:
                 state.aggregator.defer_idle(now_ms)
             clocks[p] = self._idle.clock(state, now_ms)
@@ -302,25 +330,7 @@ class StreamWorker(PartitionHandover):
             self._consumer.pause(partitions)  # a rebalance may have resumed them
         return clocks
 
-    def _take(self, now_ms: int, clocks: dict[Partition, int]) -> Cycle:
-        """Close due windows and take every partition's flush (no I/O)."""
-
-        times, self._record_times = self._record_times, []
-        cycle = take_cycle(
-            self._partitions.values(),
-            clocks,
-            times,
-            lambda late: self.dead_letters.late(late, now_ms),
-            lambda refused: self.dead_letters.out_of_range(refused, now_ms),
-        )
-        self.stats.windows_closed += len(cycle.scopes)
-        self.stats.proxy_windows_closed += len(cycle.proxies)
-        return cycle
-
-    async def _complete(self, cycle: Cycle) -> None:
-        await self._store.complete(cycle, self._partitions)
-
-    async def _on_unavailable(self, exc: Exception) -> None:
+    async def _on_unavailable(self, held: Assignment, exc: Exception) -> None:
         if isinstance(exc, PartitionsLost):
             # The group moved on without us: stop at once (every write needs a successful
             # intent commit, so nothing more is written); the rebalance that follows drops
@@ -328,8 +338,7 @@ class StreamWorker(PartitionHandover):
             logger.warning(
                 "the group rebalanced under this worker, dropping its partitions: %s", exc
             )
-            self._cycle = None
-            await self._lose(set(self._partitions))
+            await self._handover.lose()
             return
         if isinstance(exc, PublishUnavailable):
             self.stats.publish_failures += 1
@@ -339,21 +348,21 @@ class StreamWorker(PartitionHandover):
         if not self.stats.paused:
             self.stats.paused = True
             self.stats.pauses += 1
-            self._consumer.pause(self._partitions)
+            self._consumer.pause(held.partitions)
             logger.warning("pausing consumption, the cycle is retried in %.1f s: %s", delay_s, exc)
         else:
             logger.info("cycle still failing, next try in %.1f s: %s", delay_s, exc)
         now_ms = self._clock()
-        for state in self._partitions.values():
+        for state in held.partitions.values():
             state.aggregator.defer_idle(now_ms)
 
-    async def _on_available(self) -> None:
+    async def _on_available(self, held: Assignment) -> None:
         self._backoff.reset()
         if self.stats.paused:
             # Records of paused partitions fetched meanwhile were dropped by the consumer:
             # read on from the first offset not aggregated yet.
-            for p, state in self._partitions.items():
+            for p, state in held.partitions.items():
                 await self._consumer.seek(p, state.next_offset)
             self.stats.paused = False
-            self._consumer.resume(self._partitions)
+            self._consumer.resume(held.partitions)
             logger.warning("storage and Kafka available again: consumption resumed")
