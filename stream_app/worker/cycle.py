@@ -12,6 +12,7 @@ partitions' commit metadata, so a unit holds at most :data:`MAX_RANGES_PER_UNIT`
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ __all__ = [
     "Backoff",
     "Cycle",
     "PartitionWindows",
+    "Step",
     "Unit",
     "range_of",
     "take_cycle",
@@ -61,7 +63,6 @@ class Unit:
     """Committed before the write: unchanged offsets, metadata with the flush's ranges."""
     parts: list[tuple[RangeIntent, Flush]] = field(default_factory=list)
     """The partitions' flushes merged into ``flush``, with their ranges."""
-    written: bool = False
 
     def range_of(self, contribution: Contribution) -> RangeIntent:
         """The range of the partition whose flush holds ``contribution`` (one of ``flush``'s)."""
@@ -78,9 +79,29 @@ def range_of(parts: Iterable[tuple[RangeIntent, Flush]], contribution: Contribut
     raise ValueError(f"{contribution.scope} is not a row of these flushes")
 
 
+class Step(enum.IntEnum):
+    """The steps of a cycle, in order (docs/architecture.md, "The flush cycle")."""
+
+    WRITE = 1
+    """Per unit: commit its intent, write its flush, dead-letter the rows storage refused."""
+    OBSERVE = 2
+    """Count the stored records' and closed windows' delays."""
+    PUBLISH = 3
+    """Queue the closed windows for ``<prefix>.windows``."""
+    DELIVER = 4
+    """Wait for the queued windows' acknowledgements."""
+    NOTIFY = 5
+    """Call the window listeners."""
+    COMMIT = 6
+    """Commit every partition's offset past its range, with its watermark."""
+    DONE = 7
+
+
 @dataclass
 class Cycle:
-    """What one cycle stores, publishes and commits; steps done are not repeated."""
+    """What one cycle stores, publishes and commits, and how far it got: ``step`` is the next
+    step to run (steps before it are done and never repeated), ``units_written`` how many of
+    ``units`` the write step has written."""
 
     units: list[Unit]
     commits: dict[Partition, CommitPoint]
@@ -92,9 +113,8 @@ class Cycle:
     late: int = 0
     closed: dict[Partition, PartitionWindows] = field(default_factory=dict)
     """Per partition: the windows it closed in this cycle and how far its windows are closed."""
-    observed: bool = False
-    published: bool = False
-    notified: bool = False
+    step: Step = Step.WRITE
+    units_written: int = 0
 
 
 @dataclass

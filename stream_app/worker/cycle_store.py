@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from schemas.aggregates import WindowAggregate
@@ -27,7 +27,7 @@ from stream_app.core.contributions import Flush
 from stream_app.storage.sink import FlushSink, RejectedRow
 from stream_app.worker.assignment import Assignment
 from stream_app.worker.committer import Committer
-from stream_app.worker.cycle import Cycle, PartitionWindows, take_cycle
+from stream_app.worker.cycle import Cycle, PartitionWindows, Step, take_cycle
 from stream_app.worker.dead_letter_queue import WorkerDeadLetters
 from stream_app.worker.partitions import Partition, PartitionState
 from stream_app.worker.publisher import PUBLISH_TIMEOUT_S, TopicPublisher
@@ -35,13 +35,16 @@ from stream_app.worker.records import window_record
 from stream_app.worker.settings import WorkerSettings
 from stream_app.worker.stats import WorkerStats
 
-__all__ = ["CycleStore", "FlushSink", "PartitionWindowListener", "WindowListener"]
+__all__ = ["CycleStore", "PartitionWindowListener", "StepFn", "WindowListener"]
 
 logger = logging.getLogger(__name__)
 
 WindowListener = Callable[[Sequence[WindowAggregate]], None]
 PartitionWindowListener = Callable[[int, PartitionWindows], None]
 """Called once per cycle for every held partition, with the windows it closed (maybe none)."""
+
+
+StepFn = Callable[[Cycle, dict[Partition, PartitionState]], Awaitable[None]]
 
 
 @dataclass
@@ -74,6 +77,15 @@ class CycleStore:
         self._listeners: list[_Listener] = []
         self._partition_listeners: list[PartitionWindowListener] = []
         self._write: asyncio.Future[Sequence[RejectedRow]] | None = None
+        self.steps: dict[Step, StepFn] = {
+            Step.WRITE: self._write_units,
+            Step.OBSERVE: self._observe,
+            Step.PUBLISH: self._publish,
+            Step.DELIVER: self._deliver,
+            Step.NOTIFY: self._notify,
+            Step.COMMIT: self._commit,
+        }
+        """The function of each step (tests wrap them to fail a cycle at a given step)."""
 
     def add_listener(self, listener: WindowListener, *, per_proxy: bool = False) -> None:
         self._listeners.append(_Listener(listener, per_proxy))
@@ -95,32 +107,60 @@ class CycleStore:
         return cycle
 
     async def complete(self, cycle: Cycle, held: dict[Partition, PartitionState]) -> None:
-        """Run the remaining steps of ``cycle`` for the partitions in ``held``."""
-        await self._dead_letters.deliver()
-        for unit in cycle.units:
-            if unit.written:
-                continue
+        """Run the remaining steps of ``cycle`` for the partitions in ``held``, from
+        ``cycle.step`` on; a step that raises leaves the marker on itself (the next call resumes
+        there), a step that completes moves it on."""
+        await self._dead_letters.deliver()  # records dead-lettered since: before any commit
+        while cycle.step is not Step.DONE:
+            await self.steps[cycle.step](cycle, held)
+            cycle.step = Step(cycle.step + 1)
+
+    async def _write_units(self, cycle: Cycle, held: dict[Partition, PartitionState]) -> None:
+        for unit in cycle.units[cycle.units_written :]:
             await self._committer.intent(unit.intent, held)
             rejected = await self._write_flush(unit.flush)
             now_ms = self._clock()
             for row in rejected:
                 self._dead_letters.rejected(unit.range_of(row.contribution), row, now_ms)
+            cycle.units_written += 1
             if rejected:  # before the offsets move past the records they were made from
                 await self._dead_letters.deliver()
-            unit.written = True
-        if not cycle.observed:
-            self._observe_stored(cycle)
-            cycle.observed = True
-        if not cycle.published:
-            if self._windows is not None:
-                for aggregate in self._published(cycle):
-                    self._windows.add(*window_record(aggregate))
-            cycle.published = True
+
+    async def _observe(self, cycle: Cycle, held: dict[Partition, PartitionState]) -> None:
+        now_ms = self._clock()
+        for count, mean_ts in cycle.record_times:
+            self._stats.stored_delay.observe(now_ms - mean_ts, count)
+        for aggregate in cycle.scopes:
+            self._stats.window_delay.observe(now_ms - aggregate.window_end_ms)
+
+    async def _publish(self, cycle: Cycle, held: dict[Partition, PartitionState]) -> None:
+        if self._windows is not None:
+            for aggregate in self._published(cycle):
+                self._windows.add(*window_record(aggregate))
+
+    async def _deliver(self, cycle: Cycle, held: dict[Partition, PartitionState]) -> None:
         if self._windows is not None:
             await self._windows.deliver(PUBLISH_TIMEOUT_S)
-        if not cycle.notified:
-            self._notify(cycle)
-            cycle.notified = True
+
+    async def _notify(self, cycle: Cycle, held: dict[Partition, PartitionState]) -> None:
+        for listener in self._listeners:
+            batch = cycle.scopes + cycle.proxies if listener.per_proxy else cycle.scopes
+            if not batch:
+                continue
+            try:
+                listener.fn(batch)
+            except Exception:
+                logger.exception("window listener %r failed", listener.fn)
+        for partition, closed in sorted(cycle.closed.items()):
+            for partition_listener in self._partition_listeners:
+                try:
+                    partition_listener(partition, closed)
+                except Exception:
+                    logger.exception(
+                        "window listener %r failed (partition %d)", partition_listener, partition
+                    )
+
+    async def _commit(self, cycle: Cycle, held: dict[Partition, PartitionState]) -> None:
         await self._committer.progress(cycle.commits, held)
 
     async def write_finished(self) -> None:
@@ -154,28 +194,3 @@ class CycleStore:
         self._stats.rejected_rows += len(rejected)
         self._stats.last_flush_wall_ms = self._clock()
         return rejected
-
-    def _observe_stored(self, cycle: Cycle) -> None:
-        now_ms = self._clock()
-        for count, mean_ts in cycle.record_times:
-            self._stats.stored_delay.observe(now_ms - mean_ts, count)
-        for aggregate in cycle.scopes:
-            self._stats.window_delay.observe(now_ms - aggregate.window_end_ms)
-
-    def _notify(self, cycle: Cycle) -> None:
-        for listener in self._listeners:
-            batch = cycle.scopes + cycle.proxies if listener.per_proxy else cycle.scopes
-            if not batch:
-                continue
-            try:
-                listener.fn(batch)
-            except Exception:
-                logger.exception("window listener %r failed", listener.fn)
-        for partition, closed in sorted(cycle.closed.items()):
-            for partition_listener in self._partition_listeners:
-                try:
-                    partition_listener(partition, closed)
-                except Exception:
-                    logger.exception(
-                        "window listener %r failed (partition %d)", partition_listener, partition
-                    )

@@ -132,7 +132,7 @@ class StreamWorker:
         """The one place offsets are committed (cycles and takeovers)."""
         self.observers = PartitionObservers()
         """Told when partitions are taken over and given up (per-partition state beside ours)."""
-        self._store = CycleStore(
+        self.cycle_store = CycleStore(
             settings,
             sink=sink,
             committer=self.committer,
@@ -155,7 +155,7 @@ class StreamWorker:
             committer=self.committer,
             storage=storage,
             rebuilder=self.rebuilder,
-            store=self._store,
+            store=self.cycle_store,
             idle=self._idle,
             observers=self.observers,
             dead_letters=self.dead_letters,
@@ -172,11 +172,11 @@ class StreamWorker:
         """Call ``listener`` with each batch of closed pool x region windows (and per-proxy
         windows too when ``per_proxy``), after they are stored and before offsets are committed.
         Listener errors are logged, never raised."""
-        self._store.add_listener(listener, per_proxy=per_proxy)
+        self.cycle_store.add_listener(listener, per_proxy=per_proxy)
 
     def add_partition_listener(self, listener: PartitionWindowListener) -> None:
         """Like :meth:`add_listener`, one call per partition with the windows it closed."""
-        self._store.add_partition_listener(listener)
+        self.cycle_store.add_partition_listener(listener)
 
     @property
     def partitions(self) -> list[Partition]:
@@ -185,6 +185,11 @@ class StreamWorker:
 
     def partition_state(self, partition: Partition) -> PartitionState | None:
         return self._handover.assignment.partitions.get(partition)
+
+    @property
+    def assignment(self) -> Assignment:
+        """The current assignment (its partitions' states, the pending cycle)."""
+        return self._handover.assignment
 
     @property
     def lag(self) -> dict[Partition, int]:
@@ -294,9 +299,9 @@ class StreamWorker:
             now_ms = self._clock()
             clocks = await self._watch_input(held, now_ms)
             if held.cycle is None:
-                held.cycle = self._store.take(held, now_ms, clocks)
+                held.cycle = self.cycle_store.take(held, now_ms, clocks)
             try:
-                await self._store.complete(held.cycle, held.partitions)
+                await self.cycle_store.complete(held.cycle, held.partitions)
             except (StorageError, WorkerError) as exc:
                 if isinstance(exc, SinkRejected | WorkerFatal):
                     raise WorkerFatal(f"cannot store flush: {exc}") from exc
