@@ -37,7 +37,13 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
-from producer.errors import ProducerError, SpoolError, TransportRejected, TransportUnavailable
+from producer.errors import (
+    ProducerError,
+    SpoolError,
+    TransportError,
+    TransportRejected,
+    TransportUnavailable,
+)
 from producer.kafka_client import is_retriable, new_aiokafka_producer
 from producer.kafka_metrics import (
     TRANSPORT_COUNTERS,
@@ -263,7 +269,7 @@ class KafkaTransport:
                 self._drained.set()
 
     def _delivery_failed(self, seq: int, item: _InFlight, exc: BaseException) -> None:
-        if isinstance(exc, TransportUnavailable) or is_retriable(exc):
+        if (isinstance(exc, TransportError) and exc.retriable) or is_retriable(exc):
             with self._lock:
                 self._counts["send_errors_retriable"] += 1
                 self._connected = False

@@ -23,7 +23,7 @@ from stream_app.worker.committer import Committer
 from stream_app.worker.cycle import Backoff
 from stream_app.worker.cycle_store import CycleStore
 from stream_app.worker.dead_letter_queue import WorkerDeadLetters
-from stream_app.worker.errors import PartitionsLost, WorkerError, WorkerFatal
+from stream_app.worker.errors import PartitionsLost, WorkerError
 from stream_app.worker.idle import IdleClock
 from stream_app.worker.kafka_consumer import ConsumerControl
 from stream_app.worker.observers import PartitionObservers
@@ -163,7 +163,7 @@ class Handover:
                 logger.info("takeover interrupted by a rebalance: %s", exc)
                 return
             except (StorageError, WorkerError) as exc:
-                if isinstance(exc, WorkerFatal) or not exc.retriable:
+                if not exc.retriable:
                     raise
                 delay_s = backoff.next()
                 logger.warning(

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable
 from operator import attrgetter
 
 from stream_app.core.config import AggregatorConfig
-from stream_app.storage.errors import SinkRejected, StorageError
+from stream_app.storage.errors import StorageError
 from stream_app.storage.sink import FlushSink
 from stream_app.worker.assignment import Assignment
 from stream_app.worker.committer import Committer
@@ -303,7 +303,7 @@ class StreamWorker:
             try:
                 await self.cycle_store.complete(held.cycle, held.partitions)
             except (StorageError, WorkerError) as exc:
-                if isinstance(exc, SinkRejected | WorkerFatal):
+                if not exc.retriable:  # SinkRejected, WorkerFatal: waiting cannot help
                     raise WorkerFatal(f"cannot store flush: {exc}") from exc
                 await self._on_unavailable(held, exc)
                 return False
