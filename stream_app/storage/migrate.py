@@ -242,25 +242,33 @@ class Migrator:
         """The latest recorded step of every version (empty for a new database)."""
         if not self._status_table_exists():
             return {}
-        rows = self._client.rows(
-            f"""SELECT version, argMax(name, seq), toString(argMax(direction, seq)),
-                       argMax(checksum, seq), argMax(toUnixTimestamp64Milli(applied_at), seq)
+        rows = self._client.named_rows(
+            f"""SELECT version, argMax(name, seq) AS last_name,
+                       toString(argMax(direction, seq)) AS last_direction,
+                       argMax(checksum, seq) AS last_checksum,
+                       argMax(toUnixTimestamp64Milli(applied_at), seq) AS applied_at_ms
                 FROM {self._db}.{STATUS_TABLE}
                 WHERE direction IN ('up', 'down')
                 GROUP BY version
                 ORDER BY version"""  # noqa: S608
         )
         return {
-            int(version): AppliedStep(int(version), name, direction, checksum, int(at_ms))
-            for version, name, direction, checksum, at_ms in rows
+            int(r["version"]): AppliedStep(
+                int(r["version"]),
+                r["last_name"],
+                r["last_direction"],
+                r["last_checksum"],
+                int(r["applied_at_ms"]),
+            )
+            for r in rows
         }
 
     def running_steps(self) -> list[RunningStep]:
         """Versions a run has started and not ended (another run, or one that crashed)."""
         if not self._status_table_exists():
             return []
-        rows = self._client.rows(
-            f"""SELECT version, argMax(name, seq) AS name,
+        rows = self._client.named_rows(
+            f"""SELECT version, argMax(name, seq) AS last_name,
                        toString(argMax(direction, seq)) AS last,
                        argMax(toUnixTimestamp64Milli(applied_at), seq) AS since_ms
                 FROM {self._db}.{STATUS_TABLE}
@@ -268,9 +276,7 @@ class Migrator:
                 HAVING last = 'running'
                 ORDER BY version"""  # noqa: S608
         )
-        return [
-            RunningStep(int(version), name, int(since_ms)) for version, name, _, since_ms in rows
-        ]
+        return [RunningStep(int(r["version"]), r["last_name"], int(r["since_ms"])) for r in rows]
 
     def _refuse_concurrent_run(self, take_over: bool) -> None:
         running = self.running_steps()
