@@ -1,13 +1,11 @@
-"""One flush cycle's data: what is taken from the partitions' aggregators, and in what units it
-is written and committed.
+"""One flush cycle's data: what is taken from the partitions' aggregators, in which units it
+is written, and how far its steps got (docs/architecture.md, "The flush cycle").
 
 :func:`take_cycle` (no I/O) closes the windows due at each partition's idle clock and takes each
-partition's flush: the partial sums since the previous flush with the offset range they cover.
-The flushes are grouped into :class:`Unit` s, each ONE insert whose *intent* (the ranges and
-their starting watermarks) is committed before the write (see
-:mod:`stream_app.worker.partitions`); an intent lists every range of its unit in each of its
-partitions' commit metadata, so a unit holds at most :data:`MAX_RANGES_PER_UNIT` partitions
-(Kafka keeps 4 KB of metadata per offset by default).
+partition's flush with the offset range it covers. A :class:`Unit` is ONE insert and the intent
+committed before it; an intent lists every range of its unit in each of its partitions' commit
+metadata, so a unit holds at most :data:`MAX_RANGES_PER_UNIT` partitions (Kafka keeps 4 KB of
+metadata per offset by default).
 """
 
 from __future__ import annotations

@@ -1,17 +1,10 @@
-"""Completing a flush cycle: the steps between taking the flushes and committing the offsets.
+"""The steps of a flush cycle between taking the flushes and committing the offsets.
 
-In order, each step done at most once per cycle (a retried cycle resumes where it failed):
-
-1. deliver the queued dead letters (the records they stand for are covered by the flushes);
-2. per unit: commit its intent (the fence: a worker the group has moved on from cannot commit,
-   so it never writes), then write the unit's flush, ONE insert, in a thread;
-3. publish the closed windows on ``<prefix>.windows`` and wait for the acknowledgements;
-4. call the window listeners;
-5. commit every partition's offset past its range, with its watermark.
-
-Retriable failures (:class:`StorageError` retriable, :class:`BrokerUnavailable`,
-:class:`PublishUnavailable`, :class:`PartitionsLost`) propagate to the worker, which pauses,
-backs off and retries the same cycle.
+:class:`CycleStore` takes a cycle from the held partitions (:meth:`CycleStore.take`, no I/O)
+and runs its steps from the cycle's step marker on (:meth:`CycleStore.complete`): write,
+observe, publish, deliver, notify, commit (:class:`~stream_app.worker.cycle.Step`). Each step
+is idempotent and resumable; failures propagate to the worker, which backs off and retries the
+same cycle. The story: docs/architecture.md, "The flush cycle".
 """
 
 from __future__ import annotations

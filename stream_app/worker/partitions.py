@@ -8,14 +8,11 @@ pushed forward) by other partitions, and giving a partition up drops exactly its
 either stored already or aggregated and waiting for the next flush (Faust seeks back to the
 committed offset after a rebalance, so the same records may be delivered twice).
 
-Commit metadata (:class:`CommitMetadata`, compact JSON) carries the partition's watermark, so a
-worker taking the partition over continues it and restores exactly the windows still open, and
+Commit metadata (:class:`CommitMetadata`, compact JSON) carries the partition's watermark and,
 while a flush is being written, the flush's *intent*: the exact offset ranges (and their
-starting watermarks) of every partition it covers. One flush is one insert into ClickHouse that
-materialized views fan out to several tables; a crash in the middle can leave some tables with
-the flush and others without it. The intent lets whoever takes a partition over rebuild that
-same flush from the same records and write it again with the same deduplication token: tables
-that have it ignore it, the others get it (see :mod:`stream_app.worker.takeover`).
+starting watermarks) of every partition it covers, so whoever takes the partition over can
+rebuild that flush (docs/architecture.md, "The flush cycle"). Offsets travel as
+:data:`Partition` and :class:`OffsetRange` values, never as bare tuples.
 """
 
 from __future__ import annotations

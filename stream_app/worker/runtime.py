@@ -1,35 +1,13 @@
-"""The stream worker's runtime: records in, idempotent flushes out, offsets committed after.
+"""The stream worker: records in, idempotent flushes out, offsets committed after.
 
 Independent of Faust (:mod:`stream_app.worker.faust_app` wires it to an app): it sees records
-as (partition, offset, key, value) and talks to Kafka through a
-:class:`~stream_app.worker.kafka_consumer.ConsumerControl`.
-
-Record path (:meth:`StreamWorker.process`, synchronous, no I/O): a record of a partition this
-worker holds, at or past the partition's read position, is decoded (an envelope or a single
-event) and added to the partition's aggregator. Malformed records are queued for the
-dead-letter topic with the reason and their source offset; their offset still counts as
-processed. Nothing in the record path raises.
-
-Cycle (:meth:`StreamWorker.run_cycle`, every ``flush_interval_ms``):
-
-1. refresh end offsets; where a partition is behind, paused, or its broker stopped answering,
-   the idle rule is suspended (``defer_idle``) so delayed events are not judged late;
-2. per partition: close due windows, take the flush (partial sums since the last one with the
-   offset range it covers) and the watermark; late events become dead letters;
-3. deliver the dead letters; commit the flush's *intent* (its ranges, with the partitions'
-   unchanged offsets); write the flush (ONE idempotent insert, dedup token from the ranges);
-   publish the closed windows; call the window listeners; commit each partition's
-   ``last offset + 1`` with its watermark.
-
-If a step fails retriably the same cycle is retried later (same flush, same token: never double
-counted) with exponential backoff, and fetching is paused: the worker neither drops records nor
-buffers without bound. Completed steps are not repeated.
-
-Rebalance (:mod:`stream_app.worker.handover`): ``on_revoked`` stores and commits everything
-held (within ``revoke_timeout_s``; what does not make it is read again by the next owner) and
-drops all partition state; ``on_rebalance_complete`` takes the new assignment over
-(:mod:`stream_app.worker.takeover`) before Faust resumes fetching. Components keeping state per
-partition beside the aggregators register on :attr:`StreamWorker.observers`.
+as (partition, offset, key, value, timestamp) and talks to Kafka through a
+:class:`~stream_app.worker.kafka_consumer.ConsumerControl`. :class:`StreamWorker` composes the
+pieces: the record path (:meth:`StreamWorker.process`), the cycle loop's one call
+(:meth:`StreamWorker.run_cycle`: pause and back off while it fails, resume when it completes),
+the cycle store (:mod:`.cycle_store`), the hand-over (:mod:`.handover`) and the one commit
+point (:mod:`.committer`). What a cycle does, step by step: docs/architecture.md, "The flush
+cycle".
 """
 
 from __future__ import annotations

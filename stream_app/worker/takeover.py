@@ -1,4 +1,6 @@
-"""Taking partitions over after a (re)assignment: where to read from, what was still open.
+"""Taking partitions over after a (re)assignment: where to read from, what was still open
+(the hand-over in docs/architecture.md, "The flush cycle"; commits go through the
+:class:`~stream_app.worker.committer.Committer`).
 
 For the newly assigned partitions, in this order:
 
