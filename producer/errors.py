@@ -1,7 +1,7 @@
 """Errors of the producer package.
 
 ``ProducerError``
-    Base of everything this package raises.
+    Base of everything this package raises. ``retriable`` tells the caller what to do.
 ``PrivacyViolation`` (``ValueError``; poison)
     A field value looks like something that must never leave a fleet host: an IP address,
     a host:port, a URL, credentials, or a path or query. The message names the field, never the
@@ -23,6 +23,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 __all__ = [
     "InvalidEvent",
     "PrivacyViolation",
@@ -36,6 +38,8 @@ __all__ = [
 
 class ProducerError(Exception):
     """Base class of the errors raised by :mod:`producer`."""
+
+    retriable: ClassVar[bool] = False
 
 
 class PrivacyViolation(ProducerError, ValueError):
@@ -63,6 +67,8 @@ class TransportError(ProducerError):
 class TransportUnavailable(TransportError):
     """Retriable: the destination is unreachable or overloaded right now."""
 
+    retriable = True
+
 
 class TransportRejected(TransportError):
     """Poison: the destination refused this envelope; retrying cannot help."""
@@ -70,3 +76,5 @@ class TransportRejected(TransportError):
 
 class SpoolError(ProducerError):
     """Retriable: the on-disk spool could not be read or written."""
+
+    retriable = True

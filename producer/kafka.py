@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
-from producer.errors import ProducerError, TransportUnavailable
+from producer.errors import ProducerError, TransportError, TransportUnavailable
 from producer.kafka_client import is_retriable, new_aiokafka_producer
 from producer.kafka_metrics import (
     TRANSPORT_COUNTERS,
@@ -141,7 +141,7 @@ class KafkaTransport(SpooledTransport[KafkaTransportStats]):
             self._count(sent_batches=1, sent_events=item.event_count)
 
     def _delivery_failed(self, seq: int, item: InFlight, exc: BaseException) -> None:
-        if isinstance(exc, TransportUnavailable) or is_retriable(exc):
+        if (isinstance(exc, TransportError) and exc.retriable) or is_retriable(exc):
             self._spool_retriable(seq, item)
             if self._log.admit("send-retriable") is not None:
                 logger.warning("Kafka send failed, spooling and replaying later: %r", exc)

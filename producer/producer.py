@@ -34,8 +34,8 @@ from producer.errors import (
     InvalidEvent,
     PrivacyViolation,
     ProducerError,
+    TransportError,
     TransportRejected,
-    TransportUnavailable,
 )
 from producer.identity import ProxyIdHasher
 from producer.metrics import ProducerCollector
@@ -346,12 +346,12 @@ class MetricsProducer:
             env = self._pending[0]
             try:
                 self._transport.send(env.pool, env.payload, env.event_count)
-            except TransportUnavailable as exc:
-                env.attempts += 1
-                self._buffer.send_failed(env.event_count, dropped=False)
-                self._log_send_error(env, exc, dropped=False)
-                return False
             except Exception as exc:
+                if isinstance(exc, TransportError) and exc.retriable:
+                    env.attempts += 1
+                    self._buffer.send_failed(env.event_count, dropped=False)
+                    self._log_send_error(env, exc, dropped=False)
+                    return False
                 self._pending.popleft()
                 self._buffer.send_failed(env.event_count, dropped=True)
                 self._log_send_error(env, exc, dropped=True)

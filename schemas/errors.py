@@ -1,7 +1,8 @@
 """Errors of the schemas package.
 
 ``SchemaError``
-    Base of everything this package raises.
+    Base of everything this package raises; nothing here is retriable (``retriable`` is
+    False: a record or file that does not match its schema never will).
 ``DecodeError`` (poison)
     A record or document does not match its schema. The message names the field and the
     reason; the record goes to the dead-letter topic and is counted, never retried.
@@ -12,9 +13,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class SchemaError(Exception):
     """Base class of the errors raised by :mod:`schemas`."""
+
+    retriable: ClassVar[bool] = False
 
 
 class DecodeError(SchemaError, ValueError):

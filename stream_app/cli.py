@@ -108,9 +108,9 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     storage = StorageSettings(**_overrides(args, ["data_dir", "dsn", "database"]))
     migrator = Migrator(get_client(storage), storage)
     if args.rollback is not None:
-        migrator.rollback(args.rollback)
+        migrator.rollback(args.rollback, take_over=args.take_over)
     else:
-        migrator.migrate(args.target)
+        migrator.migrate(args.target, take_over=args.take_over)
     for status in migrator.status():
         mark = "applied" if status.applied else "pending"
         print(f"{status.version:04d} {status.name:<32} {mark}")
@@ -185,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--database", help="database name")
     migrate.add_argument("--target", type=int, help="migrate up to this version")
     migrate.add_argument("--rollback", type=int, help="roll back down to this version")
+    migrate.add_argument(
+        "--take-over",
+        action="store_true",
+        help="clear the in-progress mark a crashed run left (only when no other run is going on)",
+    )
     migrate.set_defaults(handler=_cmd_migrate)
 
     report = commands.add_parser("report", help="stored totals per pool and region")

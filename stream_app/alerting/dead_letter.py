@@ -5,7 +5,7 @@ else is down, and a webhook outage is often part of a wider one (network, ClickH
 line to a local file needs nothing but the disk. Each line is one JSON object::
 
     {"dead_lettered_at": "...Z", "sink": "webhook", "attempts": 5,
-     "reason": "SinkUnavailable: HTTP 503", "event": {...AlertEvent JSON...}}
+     "reason": "DeliveryUnavailable: HTTP 503", "event": {...AlertEvent JSON...}}
 
 (a grouped notification has ``"notification"``: its Alertmanager-style webhook payload).
 

@@ -8,7 +8,7 @@ per sink. When a sink is stuck its queue fills up and the
 *oldest* queued event is dropped (and counted in ``pwm_alert_dropped_total{sink}``): a newer state
 of an alert is worth more than an old one, and Alertmanager gets every firing alert again from the
 periodic re-send anyway. Each sink has its own worker task that delivers events in order, retries
-transient failures (:class:`~.errors.SinkUnavailable`) with exponential backoff and jitter, and
+transient failures (:class:`~.errors.DeliveryUnavailable`) with exponential backoff and jitter, and
 dead-letters poison events (:class:`~.errors.DeliveryRejected`) and events whose attempts are spent.
 """
 
@@ -24,7 +24,7 @@ from typing import Literal, Protocol
 from schemas.alerts import AlertEvent
 from stream_app.alerting.backoff import RetryPolicy
 from stream_app.alerting.dead_letter import DeadLetter
-from stream_app.alerting.errors import DeliveryRejected, SinkUnavailable
+from stream_app.alerting.errors import AlertingError, DeliveryRejected
 from stream_app.alerting.metrics import AlertingMetrics
 from stream_app.core.rules.grouping import Notification
 
@@ -36,7 +36,7 @@ Accepts = Literal["events", "notifications"]
 
 
 class AlertSink(Protocol):
-    """A delivery target. ``deliver`` raises SinkUnavailable or DeliveryRejected on failure.
+    """A delivery target. ``deliver`` raises DeliveryUnavailable or DeliveryRejected on failure.
 
     A sink whose ``accepts`` is ``"events"`` gets :class:`AlertEvent` items, one with
     ``"notifications"`` gets :class:`Notification` items.
@@ -198,15 +198,12 @@ class AlertDispatcher:
         for attempt in range(1, policy.max_attempts + 1):
             try:
                 await lane.sink.deliver(event)
-            except SinkUnavailable as exc:
-                if attempt == policy.max_attempts:
-                    await self._give_up(lane, event, f"SinkUnavailable: {exc}", attempt)
+            except AlertingError as exc:
+                if not exc.retriable or attempt == policy.max_attempts:
+                    await self._give_up(lane, event, f"{type(exc).__name__}: {exc}", attempt)
                     return
                 self._metrics.retries.labels(name).inc()
                 await asyncio.sleep(policy.delay_s(attempt, self._rng))
-            except DeliveryRejected as exc:
-                await self._give_up(lane, event, f"DeliveryRejected: {exc}", attempt)
-                return
             except Exception as exc:
                 # A bug in a sink must not kill its lane: treat the event as poison.
                 logger.exception("alert sink %s failed unexpectedly", name)

@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from stream_app.alerting.errors import DeliveryRejected, SinkUnavailable
+from stream_app.alerting.errors import DeliveryRejected, DeliveryUnavailable
 from stream_app.storage import errors as storage_errors
 from stream_app.storage.client import StorageClient
 from stream_app.storage.engines import quote_identifier
@@ -38,7 +38,7 @@ class EngineStateStore:
             self._client.insert_columns(self._table, columns, _COLUMNS)
         except storage_errors.StorageError as exc:
             if exc.retriable:
-                raise SinkUnavailable(f"saving engine state {name}: {exc}") from exc
+                raise DeliveryUnavailable(f"saving engine state {name}: {exc}") from exc
             raise DeliveryRejected(f"saving engine state {name}: {exc}") from exc
 
     def load(self, name: str) -> tuple[int, dict[str, Any]] | None:
@@ -46,7 +46,7 @@ class EngineStateStore:
         try:
             rows = self._client.rows(_LATEST_SQL, {"db": self._database, "name": name})
         except storage_errors.StorageError as exc:
-            raise SinkUnavailable(f"loading engine state {name}: {exc}") from exc
+            raise DeliveryUnavailable(f"loading engine state {name}: {exc}") from exc
         if not rows:
             return None
         window_end_ms, text = rows[0]

@@ -1,11 +1,12 @@
 """Errors of the alerting package (delivery sinks, rule file loading, alert history).
 
 ``AlertingError``
-    Base of everything this package raises.
-``SinkUnavailable`` (retriable)
-    A delivery target (Kafka, Alertmanager, webhook, ClickHouse) cannot be reached or answered
-    with a transient failure (connection refused, timeout, HTTP 5xx or 429). The dispatcher backs
-    off and tries again; once the attempts are spent the event is dead-lettered and counted.
+    Base of everything this package raises. ``retriable`` tells the caller what to do.
+``DeliveryUnavailable`` (retriable)
+    A delivery target (Kafka, Alertmanager, webhook, ClickHouse history) or a store the package
+    reads and saves through (windows, engine state) cannot be reached or answered with a
+    transient failure (connection refused, timeout, HTTP 5xx or 429). The dispatcher backs off
+    and tries again; once the attempts are spent the event is dead-lettered and counted.
 ``DeliveryRejected`` (poison)
     The target answered that this event is unacceptable (HTTP 4xx other than 408/429, a record
     too large). Retrying cannot help: the event is dead-lettered and counted at once.
@@ -20,13 +21,21 @@ at the adapter boundary with ``raise ... from exc``.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+__all__ = ["AlertingError", "DeliveryRejected", "DeliveryUnavailable", "RulesFileError"]
+
 
 class AlertingError(Exception):
     """Base class of the errors raised by :mod:`stream_app.alerting`."""
 
+    retriable: ClassVar[bool] = False
 
-class SinkUnavailable(AlertingError):
-    """A delivery target failed transiently (retriable: back off and try again)."""
+
+class DeliveryUnavailable(AlertingError):
+    """A delivery target or store failed transiently (retriable: back off and try again)."""
+
+    retriable = True
 
 
 class DeliveryRejected(AlertingError):

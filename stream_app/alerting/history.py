@@ -11,7 +11,7 @@ Tables (migrations ``0010_alert_history`` and ``0011_rule_audit`` in :mod:`schem
 All statements go through :class:`stream_app.storage.client.StorageClient` (server-side
 parameters only, the database as an ``Identifier`` parameter). It is synchronous (chDB has no
 async client): the async entry points run it in a thread. Storage errors are translated here:
-``storage.SinkUnavailable`` -> :class:`~.errors.SinkUnavailable` (retriable), anything else ->
+``storage.SinkUnavailable`` -> :class:`~.errors.DeliveryUnavailable` (retriable), anything else ->
 :class:`~.errors.DeliveryRejected` (poison).
 """
 
@@ -28,7 +28,7 @@ from typing import Any
 
 from schemas.alerts import AlertEvent
 from stream_app.alerting.dispatcher import Accepts, Deliverable, only_events
-from stream_app.alerting.errors import DeliveryRejected, SinkUnavailable
+from stream_app.alerting.errors import DeliveryRejected, DeliveryUnavailable
 from stream_app.alerting.rule_changes import RuleChange, diff_rules
 from stream_app.storage import errors as storage_errors
 from stream_app.storage.client import StorageClient
@@ -90,9 +90,9 @@ _READ_HISTORY_SQL = (
 )
 
 
-def _translate(exc: storage_errors.StorageError) -> SinkUnavailable | DeliveryRejected:
+def _translate(exc: storage_errors.StorageError) -> DeliveryUnavailable | DeliveryRejected:
     if exc.retriable:
-        return SinkUnavailable(str(exc))
+        return DeliveryUnavailable(str(exc))
     return DeliveryRejected(str(exc))
 
 

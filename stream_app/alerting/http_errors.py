@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import httpx
 
-from stream_app.alerting.errors import DeliveryRejected, SinkUnavailable
+from stream_app.alerting.errors import DeliveryRejected, DeliveryUnavailable
 
 _RETRIABLE_4XX = frozenset({408, 425, 429})
 
 
 def raise_for_delivery(response: httpx.Response, target: str) -> None:
-    """Raise SinkUnavailable for 5xx/408/425/429, DeliveryRejected for other non-2xx answers.
+    """Raise DeliveryUnavailable for 5xx/408/425/429, DeliveryRejected for other non-2xx answers.
 
     ``target`` names the destination in messages; pass a host, never a URL with a token in it.
     """
@@ -20,7 +20,7 @@ def raise_for_delivery(response: httpx.Response, target: str) -> None:
     detail = response.text[:200].strip()
     message = f"{target} answered HTTP {status}" + (f": {detail}" if detail else "")
     if status >= 500 or status in _RETRIABLE_4XX:
-        raise SinkUnavailable(message)
+        raise DeliveryUnavailable(message)
     raise DeliveryRejected(message)
 
 
@@ -31,7 +31,7 @@ async def post_json(client: httpx.AsyncClient, url: str, body: bytes, target: st
             url, content=body, headers={"Content-Type": "application/json"}
         )
     except httpx.TimeoutException as exc:
-        raise SinkUnavailable(f"{target} timed out: {type(exc).__name__}") from exc
+        raise DeliveryUnavailable(f"{target} timed out: {type(exc).__name__}") from exc
     except httpx.TransportError as exc:
-        raise SinkUnavailable(f"{target} unreachable: {type(exc).__name__}") from exc
+        raise DeliveryUnavailable(f"{target} unreachable: {type(exc).__name__}") from exc
     raise_for_delivery(response, target)

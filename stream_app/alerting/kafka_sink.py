@@ -22,7 +22,7 @@ from aiokafka.errors import (  # type: ignore[import-untyped, unused-ignore]
 
 from schemas.alerts import AlertEvent
 from stream_app.alerting.dispatcher import Accepts, Deliverable, only_events
-from stream_app.alerting.errors import DeliveryRejected, SinkUnavailable
+from stream_app.alerting.errors import DeliveryRejected, DeliveryUnavailable
 from stream_app.alerting.kafka_topics import ensure_topic
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class KafkaAlertSink:
     async def start(self) -> None:
         try:
             await self._connect()
-        except SinkUnavailable as exc:
+        except DeliveryUnavailable as exc:
             logger.warning("alerts topic %s not reachable yet, will retry: %s", self.topic, exc)
 
     async def deliver(self, item: Deliverable) -> None:
@@ -86,9 +86,9 @@ class KafkaAlertSink:
         except _POISON as exc:
             raise DeliveryRejected(f"{self.topic}: {type(exc).__name__}") from exc
         except TopicAuthorizationFailedError as exc:
-            raise SinkUnavailable(f"{self.topic}: not authorised") from exc
+            raise DeliveryUnavailable(f"{self.topic}: not authorised") from exc
         except KafkaError as exc:
-            raise SinkUnavailable(f"{self.topic}: {type(exc).__name__}: {exc}") from exc
+            raise DeliveryUnavailable(f"{self.topic}: {type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
         if self._producer is not None:
@@ -123,6 +123,6 @@ class KafkaAlertSink:
                 await producer.stop()
             except KafkaError:
                 logger.debug("stopping a producer that failed to start also failed")
-            raise SinkUnavailable(f"{self.topic}: {type(exc).__name__}: {exc}") from exc
+            raise DeliveryUnavailable(f"{self.topic}: {type(exc).__name__}: {exc}") from exc
         self._producer = producer
         return producer

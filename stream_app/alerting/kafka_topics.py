@@ -13,7 +13,7 @@ from aiokafka.errors import (  # type: ignore[import-untyped, unused-ignore]
     TopicAlreadyExistsError,
 )
 
-from stream_app.alerting.errors import SinkUnavailable
+from stream_app.alerting.errors import DeliveryUnavailable
 
 
 async def ensure_topic(
@@ -24,7 +24,7 @@ async def ensure_topic(
     replication_factor: int = 1,
     client_id: str = "proxywhirl-metrics-alerts",
 ) -> None:
-    """Create ``topic`` unless it exists; SinkUnavailable when Kafka cannot be reached."""
+    """Create ``topic`` unless it exists; DeliveryUnavailable when Kafka cannot be reached."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id=client_id)
     try:
         await admin.start()
@@ -33,7 +33,7 @@ async def ensure_topic(
                 [NewTopic(topic, num_partitions=partitions, replication_factor=replication_factor)]
             )
     except KafkaError as exc:
-        raise SinkUnavailable(f"{topic}: {type(exc).__name__}: {exc}") from exc
+        raise DeliveryUnavailable(f"{topic}: {type(exc).__name__}: {exc}") from exc
     finally:
         with contextlib.suppress(KafkaError):
             await admin.close()

@@ -169,7 +169,9 @@ class ScopeRuleRunner(_EngineRunner):
 
 Completeness = Callable[[], Awaitable[int | None]]
 """How far every source partition's windows are stored (ms; None: no partition known yet).
-Raises :class:`~.errors.AlertingError` when it cannot be known right now."""
+Raises an error whose ``retriable`` is True when it cannot be known right now (the worker's
+:class:`~stream_app.worker.errors.BrokerUnavailable`: every package's errors carry ``retriable``,
+docs/architecture.md "Errors"); any other error propagates."""
 
 
 class StateStore(Protocol):
@@ -272,7 +274,9 @@ class FleetRuleRunner(_EngineRunner):
         if self._completeness is not None:
             try:
                 closed_ms = await self._completeness()
-            except AlertingError as exc:
+            except Exception as exc:
+                if not getattr(exc, "retriable", False):
+                    raise
                 self.read_failures += 1
                 if self.read_failures == 1 or self.read_failures % 20 == 0:
                     logger.warning("fleet rules: completeness unknown, waiting: %s", exc)

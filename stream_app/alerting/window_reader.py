@@ -11,7 +11,7 @@ from typing import Protocol
 
 from schemas.aggregates import LatencyHistogram, Scope, WindowAggregate
 from schemas.events import Outcome
-from stream_app.alerting.errors import SinkUnavailable
+from stream_app.alerting.errors import DeliveryUnavailable
 from stream_app.storage import errors as storage_errors
 from stream_app.storage.queries import StorageQueries
 from stream_app.storage.results import WindowTotals
@@ -60,7 +60,7 @@ class ClickHouseWindowReader:
         try:
             rows = self._queries.window_totals(start_ms, window_end_ms)
         except storage_errors.StorageError as exc:
-            raise SinkUnavailable(f"reading window {window_end_ms}: {exc}") from exc
+            raise DeliveryUnavailable(f"reading window {window_end_ms}: {exc}") from exc
         return [totals_to_aggregate(t) for t in rows if t.window_s == window_s]
 
 

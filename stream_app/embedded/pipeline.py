@@ -27,7 +27,7 @@ from stream_app.dead_letters import DeadLetters
 from stream_app.embedded.handoff import DecodedRecord, RecordHandoff
 from stream_app.settings import PipelineSettings
 from stream_app.storage.errors import SinkUnavailable
-from stream_app.storage.sink import RejectedRow
+from stream_app.storage.sink import FlushSink, RejectedRow
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +43,6 @@ class RawEventSink(Protocol):
 
     def write_raw(self, events: Sequence[WireEvent], dedup_token: str | None = None) -> int:
         """Store raw events idempotently by ``dedup_token``; SinkUnavailable when retriable."""
-
-
-class FlushSink(Protocol):
-    """What the pipeline writes to (a :class:`stream_app.storage.sink.ClickHouseSink`)."""
-
-    def write(self, flush: Flush) -> Sequence[RejectedRow]:
-        """Store one flush idempotently; raise SinkUnavailable when it may be retried; return
-        the rows refused for their data."""
 
 
 def wall_clock_ms() -> int:

@@ -26,7 +26,6 @@ from schemas.errors import DecodeError
 from schemas.wire import decode_record
 from stream_app.core.contributions import Flush
 from stream_app.embedded.handoff import DecodedRecord, RecordHandoff
-from stream_app.embedded.pipeline import FlushSink
 from stream_app.serve.body import decode_body
 from stream_app.serve.dead_letters import IngestDeadLetters
 from stream_app.serve.errors import IngestBusy, IngestUnavailable
@@ -36,7 +35,7 @@ from stream_app.serve.settings import IngestSettings
 from stream_app.storage.client import StorageClient
 from stream_app.storage.engines import quote_identifier
 from stream_app.storage.errors import SinkUnavailable, StorageError
-from stream_app.storage.sink import RejectedRow
+from stream_app.storage.sink import FlushSink, RejectedRow
 
 __all__ = [
     "INGEST_SOURCE",

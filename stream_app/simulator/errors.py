@@ -14,11 +14,15 @@ exception from the caller's ``emit`` propagate unchanged (``MetricsProducer.emit
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 __all__ = ["ScenarioError", "SimulatorError"]
 
 
 class SimulatorError(Exception):
     """Base class of the errors raised by :mod:`stream_app.simulator`."""
+
+    retriable: ClassVar[bool] = False
 
 
 class ScenarioError(SimulatorError, ValueError):

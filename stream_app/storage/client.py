@@ -162,6 +162,26 @@ class StorageClient:
         settings: Mapping[str, Any] | None = None,
     ) -> list[tuple[Any, ...]]:
         """Run a query with server-side parameters; returns its rows as tuples."""
+        _, rows = self._query(sql, parameters, settings)
+        return [tuple(row) for row in rows]
+
+    def named_rows(
+        self,
+        sql: str,
+        parameters: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Run a query with server-side parameters; returns each row as ``{column: value}``,
+        so readers decode columns by their name (``AS`` alias), never by position."""
+        names, rows = self._query(sql, parameters, settings)
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def _query(
+        self,
+        sql: str,
+        parameters: Mapping[str, Any] | None,
+        settings: Mapping[str, Any] | None,
+    ) -> tuple[Sequence[str], Sequence[Sequence[Any]]]:
         try:
             with self._serial:
                 result = self._client.query(
@@ -169,7 +189,7 @@ class StorageClient:
                     parameters=dict(parameters) if parameters else None,
                     settings=dict(settings) if settings else None,
                 )
-            return [tuple(row) for row in result.result_rows]
+            return tuple(result.column_names), result.result_rows
         except Exception as exc:
             raise translate_error(exc, "query") from exc
 

@@ -19,16 +19,28 @@ the placeholders replaced, nothing else.
 
 ClickHouse DDL is not transactional. A failing statement raises :class:`MigrationError` naming
 the migration and the statement; the migration is not recorded, and because forwards steps are
-idempotent, running ``migrate`` again after fixing the cause completes it. Run migrations from
-one process at a time (service start-up), not concurrently.
+idempotent, running ``migrate`` again after fixing the cause completes it.
+
+One run at a time: before its statements run, a step is recorded as ``running`` in the status
+table; the ``up``/``down`` row that records it done (or a ``failed`` row when a statement
+fails) ends it. ``migrate`` and ``rollback`` refuse to start while any version is ``running``
+(:class:`MigrationError` naming the version and since when). A ``running`` row left by a run
+that crashed is cleared with ``take_over=True`` (``proxywhirl-metrics migrate --take-over``),
+once you know no other run is going on: it is never taken over by time alone, since a
+migration may legitimately run for long. The check and the mark are two statements
+(ClickHouse has no transactions), so two runs started within milliseconds of each other can
+still both pass it; start-up runs of several workers are spread by their rebalances.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
 
 from schemas.migrations import Direction, Migration, MigrationFileError, load_migrations
 from schemas.migrations.functions import bucket_value_lambda, latency_bucket_expr, quantile_lambda
@@ -39,10 +51,11 @@ from stream_app.storage.errors import MigrationError, StorageError
 from stream_app.storage.settings import StorageSettings
 from stream_app.storage.tables import STATUS_TABLE, TTL_RULES, TtlRule
 
-__all__ = ["AppliedStep", "MigrationStatus", "Migrator"]
+__all__ = ["AppliedStep", "MigrationStatus", "Migrator", "RunningStep"]
 
 logger = logging.getLogger(__name__)
 
+_RunMark = Literal["running", "failed"]
 _TTL_VALUE = re.compile(r"\bTTL\b.*?toInterval(Day|Hour)\((\d+)\)")
 
 
@@ -55,6 +68,28 @@ class AppliedStep:
     direction: Direction
     checksum: str
     applied_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunningStep:
+    """A version whose latest row says a run is applying or rolling it back."""
+
+    version: int
+    name: str
+    since_ms: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.version:04d}_{self.name}"
+
+    @property
+    def since(self) -> str:
+        return datetime.fromtimestamp(self.since_ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+_DIRECTIONS = "Enum8('up' = 1, 'down' = 2, 'running' = 3, 'failed' = 4)"
+"""``up``/``down``: a step done (the state of its version); ``running``: a run started it;
+``failed``: that run stopped at a failing statement (the version's state is unchanged)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +196,7 @@ class Migrator:
                     seq UInt64,
                     version UInt32,
                     name String,
-                    direction Enum8('up' = 1, 'down' = 2),
+                    direction {_DIRECTIONS},
                     checksum String,
                     applied_at DateTime64(3, 'UTC') DEFAULT now64(3, 'UTC')
                 )
@@ -172,6 +207,7 @@ class Migrator:
     def _ensure_bookkeeping(self) -> None:
         try:
             if self._status_table_exists():
+                self._ensure_run_marks()
                 return  # nothing to create: no DDL (on a cluster, no queue entry per start)
             for statement in self.bookkeeping_statements():
                 self._client.command(statement)
@@ -180,6 +216,20 @@ class Migrator:
                 f"cannot create the migration status table {self._settings.database}."
                 f"{STATUS_TABLE}: {exc}"
             ) from exc
+
+    def _ensure_run_marks(self) -> None:
+        """A status table created before runs were marked learns the ``running`` and
+        ``failed`` directions (appending enum values changes metadata only)."""
+        rows = self._client.rows(
+            "SELECT type FROM system.columns WHERE database = {db:String} AND table = {t:String} "
+            "AND name = 'direction'",
+            parameters={"db": self._settings.database, "t": STATUS_TABLE},
+        )
+        if rows and "'running'" not in str(rows[0][0]):
+            self._client.command(
+                f"ALTER TABLE {self._db}.{STATUS_TABLE} {self._engines.on_cluster} "
+                f"MODIFY COLUMN direction {_DIRECTIONS}"
+            )
 
     def _status_table_exists(self) -> bool:
         rows = self._client.rows(
@@ -192,17 +242,62 @@ class Migrator:
         """The latest recorded step of every version (empty for a new database)."""
         if not self._status_table_exists():
             return {}
-        rows = self._client.rows(
-            f"""SELECT version, argMax(name, seq), toString(argMax(direction, seq)),
-                       argMax(checksum, seq), argMax(toUnixTimestamp64Milli(applied_at), seq)
+        rows = self._client.named_rows(
+            f"""SELECT version, argMax(name, seq) AS last_name,
+                       toString(argMax(direction, seq)) AS last_direction,
+                       argMax(checksum, seq) AS last_checksum,
+                       argMax(toUnixTimestamp64Milli(applied_at), seq) AS applied_at_ms
                 FROM {self._db}.{STATUS_TABLE}
+                WHERE direction IN ('up', 'down')
                 GROUP BY version
                 ORDER BY version"""  # noqa: S608
         )
         return {
-            int(version): AppliedStep(int(version), name, direction, checksum, int(at_ms))
-            for version, name, direction, checksum, at_ms in rows
+            int(r["version"]): AppliedStep(
+                int(r["version"]),
+                r["last_name"],
+                r["last_direction"],
+                r["last_checksum"],
+                int(r["applied_at_ms"]),
+            )
+            for r in rows
         }
+
+    def running_steps(self) -> list[RunningStep]:
+        """Versions a run has started and not ended (another run, or one that crashed)."""
+        if not self._status_table_exists():
+            return []
+        rows = self._client.named_rows(
+            f"""SELECT version, argMax(name, seq) AS last_name,
+                       toString(argMax(direction, seq)) AS last,
+                       argMax(toUnixTimestamp64Milli(applied_at), seq) AS since_ms
+                FROM {self._db}.{STATUS_TABLE}
+                GROUP BY version
+                HAVING last = 'running'
+                ORDER BY version"""  # noqa: S608
+        )
+        return [RunningStep(int(r["version"]), r["last_name"], int(r["since_ms"])) for r in rows]
+
+    def _refuse_concurrent_run(self, take_over: bool) -> None:
+        running = self.running_steps()
+        if not running:
+            return
+        first = running[0]
+        if not take_over:
+            raise MigrationError(
+                f"migration {first.label} of database {self._settings.database} has been in "
+                f"progress since {first.since} (UTC): another migrate is running, or one "
+                "crashed. If none is running, run `proxywhirl-metrics migrate --take-over` "
+                "(Migrator.migrate(take_over=True)) to clear it"
+            )
+        known = {m.version: m for m in self._migrations}
+        for step in running:
+            logger.warning(
+                "taking over migration %s, in progress since %s (UTC)", step.label, step.since
+            )
+            migration = known.get(step.version)
+            if migration is not None:
+                self._record(migration, "failed")
 
     def status(self) -> list[MigrationStatus]:
         """Every known migration with its state in the database."""
@@ -228,7 +323,7 @@ class Migrator:
         applied = [v for v, step in self.applied_steps().items() if step.direction == "up"]
         return max(applied, default=0)
 
-    def _record(self, migration: Migration, direction: Direction) -> None:
+    def _record(self, migration: Migration, direction: Direction | _RunMark) -> None:
         rows = self._client.rows(f"SELECT max(seq) FROM {self._db}.{STATUS_TABLE}")  # noqa: S608
         seq = int(rows[0][0]) + 1
         self._client.insert_columns(
@@ -258,11 +353,19 @@ class Migrator:
 
     def _run(self, migration: Migration, direction: Direction) -> None:
         statements = self.render(migration, direction)
+        try:
+            self._record(migration, "running")
+        except StorageError as exc:
+            raise MigrationError(
+                f"migration {migration.label} ({direction}) cannot be marked running: {exc}"
+            ) from exc
         for index, statement in enumerate(statements, start=1):
             try:
                 self._client.command(statement)
             except StorageError as exc:
                 first_line = statement.splitlines()[0]
+                with contextlib.suppress(StorageError):  # else cleared with take_over
+                    self._record(migration, "failed")
                 raise MigrationError(
                     f"migration {migration.label} ({direction}) failed at statement "
                     f"{index}/{len(statements)} [{first_line}]: {exc}"
@@ -282,16 +385,18 @@ class Migrator:
 
     # -- public steps ----------------------------------------------------------------------
 
-    def migrate(self, target: int | None = None) -> list[Migration]:
+    def migrate(self, target: int | None = None, *, take_over: bool = False) -> list[Migration]:
         """Apply every missing migration up to ``target`` (default: the latest), then TTLs.
 
         Returns the migrations applied (empty when the database was already there). Never rolls
-        back: a database beyond ``target`` is left as it is.
+        back: a database beyond ``target`` is left as it is. Refuses to start while another run
+        is in progress; ``take_over`` clears what a crashed run left (see the module docstring).
         """
         target = self.latest_version if target is None else target
         if not 0 <= target <= self.latest_version:
             raise MigrationError(f"unknown target version {target} (latest {self.latest_version})")
         self._ensure_bookkeeping()
+        self._refuse_concurrent_run(take_over)
         steps = self.applied_steps()
         self._check_known(steps)
         applied = []
@@ -324,10 +429,14 @@ class Migrator:
                         f"re-applying migration {migration.label} failed: {exc}"
                     ) from exc
 
-    def rollback(self, target: int) -> list[Migration]:
-        """Run the backwards steps of every applied migration above ``target`` (newest first)."""
+    def rollback(self, target: int, *, take_over: bool = False) -> list[Migration]:
+        """Run the backwards steps of every applied migration above ``target`` (newest first);
+        refuses to start while another run is in progress (``take_over``: as :meth:`migrate`)."""
         if not 0 <= target <= self.latest_version:
             raise MigrationError(f"unknown target version {target} (latest {self.latest_version})")
+        if self._status_table_exists():
+            self._ensure_run_marks()
+            self._refuse_concurrent_run(take_over)
         steps = self.applied_steps()
         self._check_known(steps)
         rolled_back = []

@@ -27,7 +27,14 @@ from stream_app.storage.engines import quote_identifier
 from stream_app.storage.query_alerts import AlertFilter, AlertRow
 from stream_app.storage.query_baselines import SavedBaselines
 from stream_app.storage.query_series import OffenderOrder
-from stream_app.storage.query_sql import MEASURES, Filter, optional_float, seconds_ceil, totals
+from stream_app.storage.query_sql import (
+    MEASURES,
+    Filter,
+    measures_of,
+    optional_float,
+    seconds_ceil,
+    totals,
+)
 from stream_app.storage.query_tiers import TierChoice
 from stream_app.storage.results import PercentileRow, RestoredWindow, WindowTotals
 from stream_app.storage.settings import StorageSettings
@@ -70,16 +77,19 @@ class StorageQueries:
         Windows without traffic have no row ("no data", never a fake 0).
         """
         where = Filter(start_ms, end_ms).equal("pool", pool).equal("region", region)
-        rows = self._client.rows(
+        rows = self._client.named_rows(
             f"""SELECT toUnixTimestamp(window_start) AS ws, window_s AS wsz, pool, region,
-                       {MEASURES}, uniqCombinedMerge(proxies)
+                       {MEASURES}, uniqCombinedMerge(proxies) AS distinct_proxies
                 FROM {self._table(resolution)}
                 WHERE {where.sql}
                 GROUP BY ws, wsz, pool, region
                 ORDER BY pool, region, ws, wsz""",  # noqa: S608
             parameters=where.parameters,
         )
-        return [totals(row[0] * 1000, row[1], row[2], row[3], row[4:16], row[16]) for row in rows]
+        return [
+            totals(r["ws"] * 1000, r["wsz"], r["pool"], r["region"], r, r["distinct_proxies"])
+            for r in rows
+        ]
 
     def range_totals(
         self,
@@ -95,8 +105,8 @@ class StorageQueries:
         ``window_start_ms`` is ``start_ms`` and ``window_s`` the range length (rounded up).
         """
         where = Filter(start_ms, end_ms).equal("pool", pool).equal("region", region)
-        rows = self._client.rows(
-            f"""SELECT pool, region, {MEASURES}, uniqCombinedMerge(proxies)
+        rows = self._client.named_rows(
+            f"""SELECT pool, region, {MEASURES}, uniqCombinedMerge(proxies) AS distinct_proxies
                 FROM {self._table(resolution)}
                 WHERE {where.sql}
                 GROUP BY pool, region
@@ -104,7 +114,9 @@ class StorageQueries:
             parameters=where.parameters,
         )
         span_s = max(1, seconds_ceil(end_ms - start_ms))
-        return [totals(start_ms, span_s, row[0], row[1], row[2:14], row[14]) for row in rows]
+        return [
+            totals(start_ms, span_s, r["pool"], r["region"], r, r["distinct_proxies"]) for r in rows
+        ]
 
     def percentiles(
         self,
@@ -133,10 +145,10 @@ class StorageQueries:
         selects = []
         for i, q in enumerate(quantiles):
             parameters[f"q{i}"] = float(q)
-            selects.append(f"pwm_quantile({{q{i}:Float64}}, buckets)")
+            selects.append(f"pwm_quantile({{q{i}:Float64}}, buckets) AS q{i}")
         window_expr = "toUnixTimestamp(window_start)" if by_window else "toUInt32(0)"
         pool_expr, region_expr = ("pool", "region") if by_scope else ("''", "''")
-        rows = self._client.rows(
+        rows = self._client.named_rows(
             f"""SELECT ws, p, r, req, {", ".join(selects)}
                 FROM (
                     SELECT {window_expr} AS ws, {pool_expr} AS p, {region_expr} AS r,
@@ -150,13 +162,11 @@ class StorageQueries:
         )
         return [
             PercentileRow(
-                window_start_ms=int(row[0]) * 1000 if by_window else None,
-                pool=row[1] if by_scope else None,
-                region=row[2] if by_scope else None,
-                requests=int(row[3]),
-                quantiles={
-                    float(q): optional_float(v) for q, v in zip(quantiles, row[4:], strict=True)
-                },
+                window_start_ms=int(row["ws"]) * 1000 if by_window else None,
+                pool=row["p"] if by_scope else None,
+                region=row["r"] if by_scope else None,
+                requests=int(row["req"]),
+                quantiles={float(q): optional_float(row[f"q{i}"]) for i, q in enumerate(quantiles)},
             )
             for row in rows
         ]
@@ -177,7 +187,7 @@ class StorageQueries:
             .equal("region", region)
             .equal("proxy_id", proxy_id)
         )
-        rows = self._client.rows(
+        rows = self._client.named_rows(
             f"""SELECT toUnixTimestamp(window_start) AS ws, window_s, pool, region, proxy_id,
                        {MEASURES}
                 FROM {self._db}.{PROXY_TABLE}
@@ -187,19 +197,21 @@ class StorageQueries:
             parameters=where.parameters,
         )
         return [
-            totals(row[0] * 1000, row[1], row[2], row[3], row[5:17], 0, proxy_id=row[4])
-            for row in rows
+            totals(
+                r["ws"] * 1000, r["window_s"], r["pool"], r["region"], r, 0, proxy_id=r["proxy_id"]
+            )
+            for r in rows
         ]
 
     def pools_regions(self, since_ms: int = 0) -> list[tuple[str, str]]:
         """Every (pool, region) with data in a day starting at or after ``since_ms``'s day."""
-        rows = self._client.rows(
+        rows = self._client.named_rows(
             f"""SELECT DISTINCT pool, region FROM {self._table(Resolution.DAY)}
                 WHERE window_start >= toStartOfDay(toDateTime({{since_s:UInt32}}, 'UTC'))
                 ORDER BY pool, region""",  # noqa: S608
             parameters={"since_s": max(0, since_ms // 1000)},
         )
-        return [(str(pool), str(region)) for pool, region in rows]
+        return [(str(r["pool"]), str(r["region"])) for r in rows]
 
     def series(
         self, choice: TierChoice, *, pool: str | None = None, region: str | None = None
@@ -296,13 +308,14 @@ class StorageQueries:
 
     def last_offsets(self, source: str) -> dict[int, int]:
         """Partition -> the last offset stored from ``source`` (seek to it + 1 on restart)."""
-        rows = self._client.rows(
-            f"""SELECT partition, max(last_offset) FROM {self._db}.{SOURCE_OFFSETS_TABLE}
+        rows = self._client.named_rows(
+            f"""SELECT partition, max(last_offset) AS stored_through
+                FROM {self._db}.{SOURCE_OFFSETS_TABLE}
                 WHERE source = {{source:String}}
                 GROUP BY partition""",  # noqa: S608
             parameters={"source": source},
         )
-        return {int(partition): int(offset) for partition, offset in rows}
+        return {int(r["partition"]): int(r["stored_through"]) for r in rows}
 
     def restore_open_windows(self, since_ms: int) -> list[RestoredWindow]:
         """Stored partial sums of every window starting at or after ``since_ms``, per scope.
@@ -312,18 +325,18 @@ class StorageQueries:
         """
         parameters = {"since_s": max(0, seconds_ceil(since_ms))}
         since = "window_start >= toDateTime({since_s:UInt32}, 'UTC')"
-        scope_rows = self._client.rows(
-            f"""SELECT toUnixTimestamp(window_start) AS ws, window_s, pool, region, '',
-                       {MEASURES}, uniqCombinedMerge(proxies)
+        scope_rows = self._client.named_rows(
+            f"""SELECT toUnixTimestamp(window_start) AS ws, window_s, pool, region,
+                       '' AS proxy_id, {MEASURES}, uniqCombinedMerge(proxies) AS distinct_proxies
                 FROM {self._table(Resolution.WINDOW)}
                 WHERE {since}
                 GROUP BY ws, window_s, pool, region
                 ORDER BY pool, region, ws""",  # noqa: S608
             parameters=parameters,
         )
-        proxy_rows = self._client.rows(
+        proxy_rows = self._client.named_rows(
             f"""SELECT toUnixTimestamp(window_start) AS ws, window_s, pool, region, proxy_id,
-                       {MEASURES}, toUInt64(0)
+                       {MEASURES}, toUInt64(0) AS distinct_proxies
                 FROM {self._db}.{PROXY_TABLE}
                 WHERE {since}
                 GROUP BY ws, window_s, pool, region, proxy_id
@@ -332,10 +345,14 @@ class StorageQueries:
         )
         restored = []
         for row in [*scope_rows, *proxy_rows]:
-            scope = ScopeKey(row[2], row[3], row[4] or None)
+            scope = ScopeKey(row["pool"], row["region"], row["proxy_id"] or None)
             restored.append(
                 RestoredWindow(
-                    scope, int(row[0]) * 1000, int(row[1]), _accumulator(row[5:17]), int(row[17])
+                    scope,
+                    int(row["ws"]) * 1000,
+                    int(row["window_s"]),
+                    _accumulator(measures_of(row)),
+                    int(row["distinct_proxies"]),
                 )
             )
         return restored

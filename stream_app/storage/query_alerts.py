@@ -9,6 +9,7 @@ parameters; an empty filter matches everything.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -93,28 +94,26 @@ def _ms(value: datetime | None) -> int | None:
     return int(value.timestamp() * 1000)
 
 
-def _row(row: tuple[Any, ...]) -> AlertRow:
-    (rec, fp, status, name, rule, sev, pool, region, proxy, labels, annotations) = row[:11]
-    starts, ends, value, threshold, baseline, ws, we = row[11:]
+def _row(row: Mapping[str, Any]) -> AlertRow:
     return AlertRow(
-        recorded_at_ms=_ms(rec) or 0,
-        fingerprint=str(fp),
-        status=str(status),
-        alertname=str(name),
-        rule_id=str(rule),
-        severity=str(sev),
-        pool=str(pool),
-        region=str(region),
-        proxy_id=str(proxy),
-        labels={str(k): str(v) for k, v in labels.items()},
-        annotations={str(k): str(v) for k, v in annotations.items()},
-        starts_at_ms=_ms(starts) or 0,
-        ends_at_ms=_ms(ends),
-        value=value,
-        threshold=threshold,
-        baseline=baseline,
-        window_start_ms=_ms(ws),
-        window_end_ms=_ms(we),
+        recorded_at_ms=_ms(row["recorded_at"]) or 0,
+        fingerprint=str(row["fingerprint"]),
+        status=str(row["status"]),
+        alertname=str(row["alertname"]),
+        rule_id=str(row["rule_id"]),
+        severity=str(row["severity"]),
+        pool=str(row["pool"]),
+        region=str(row["region"]),
+        proxy_id=str(row["proxy_id"]),
+        labels={str(k): str(v) for k, v in row["labels"].items()},
+        annotations={str(k): str(v) for k, v in row["annotations"].items()},
+        starts_at_ms=_ms(row["starts_at"]) or 0,
+        ends_at_ms=_ms(row["ends_at"]),
+        value=row["value"],
+        threshold=row["threshold"],
+        baseline=row["baseline"],
+        window_start_ms=_ms(row["window_start"]),
+        window_end_ms=_ms(row["window_end"]),
     )
 
 
@@ -124,7 +123,7 @@ def active_alerts(
     """Alerts whose newest state change is ``firing``, newest first."""
     clauses, parameters = where.clauses()
     filters = " AND ".join(clauses) or "1"
-    rows = client.rows(
+    rows = client.named_rows(
         f"""SELECT {", ".join(_COLUMNS)} FROM (
                 SELECT * FROM {db}.{ALERT_TABLE}
                 ORDER BY fingerprint, starts_at DESC, status DESC, recorded_at DESC
@@ -154,7 +153,7 @@ def alert_history(
     """
     clauses, parameters = where.clauses()
     filters = " AND ".join(clauses) or "1"
-    rows = client.rows(
+    rows = client.named_rows(
         f"""SELECT {", ".join(_COLUMNS)} FROM {db}.{ALERT_TABLE}
             WHERE {filters}
               AND starts_at <= fromUnixTimestamp64Milli({{end_ms:Int64}}, 'UTC')

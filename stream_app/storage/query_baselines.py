@@ -25,14 +25,15 @@ SavedBaselines = dict[tuple[str, str], dict[str, Any]]
 
 def saved_baselines(client: StorageClient, db: str) -> SavedBaselines:
     """The newest saved baseline of every (rule, scope) over all engines' latest snapshots."""
-    rows = client.rows(
-        f"""SELECT name, argMax(window_end_ms, (window_end_ms, saved_at)),
-                   argMax(state, (window_end_ms, saved_at))
+    rows = client.named_rows(
+        f"""SELECT name, argMax(window_end_ms, (window_end_ms, saved_at)) AS last_window_end_ms,
+                   argMax(state, (window_end_ms, saved_at)) AS last_state
             FROM {db}.alerting_state
             GROUP BY name""",  # noqa: S608
     )
     newest: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
-    for name, window_end_ms, text in rows:
+    for row in rows:
+        name, window_end_ms, text = row["name"], row["last_window_end_ms"], row["last_state"]
         try:
             entries = json.loads(text).get("baselines", [])
             pairs = [((str(e["rule_id"]), str(e["scope"])), dict(e["data"])) for e in entries]

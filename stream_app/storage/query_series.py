@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from stream_app.storage.client import StorageClient
-from stream_app.storage.query_sql import MEASURE_COUNT, MEASURES, Filter, totals
+from stream_app.storage.query_sql import MEASURES, Filter, totals
 from stream_app.storage.query_tiers import TierChoice
 from stream_app.storage.results import WindowTotals
 from stream_app.storage.tables import PROXY_TABLE, RESOLUTION_TABLES, Resolution
@@ -27,8 +27,6 @@ __all__ = [
 ]
 
 OffenderOrder = Literal["error_rate", "latency_p95_ms"]
-
-_M = MEASURE_COUNT
 
 
 def _table(db: str, resolution: Resolution) -> str:
@@ -45,9 +43,9 @@ def scope_series(
 ) -> dict[int, WindowTotals]:
     """Step start (ms) -> totals of the matching pools and regions in that step."""
     where = Filter(choice.start_ms, choice.end_ms).equal("pool", pool).equal("region", region)
-    rows = client.rows(
+    rows = client.named_rows(
         f"""SELECT intDiv(toUnixTimestamp(window_start), {{step_s:UInt32}}) * {{step_s:UInt32}}
-                   AS step_start, {MEASURES}, uniqCombinedMerge(proxies)
+                   AS step_start, {MEASURES}, uniqCombinedMerge(proxies) AS distinct_proxies
             FROM {_table(db, choice.resolution)}
             WHERE {where.sql}
             GROUP BY step_start
@@ -55,10 +53,15 @@ def scope_series(
         parameters={**where.parameters, "step_s": choice.step_s},
     )
     return {
-        int(row[0]) * 1000: totals(
-            int(row[0]) * 1000, choice.step_s, pool or "", region or "", row[1 : 1 + _M], row[-1]
+        int(r["step_start"]) * 1000: totals(
+            int(r["step_start"]) * 1000,
+            choice.step_s,
+            pool or "",
+            region or "",
+            r,
+            r["distinct_proxies"],
         )
-        for row in rows
+        for r in rows
     }
 
 
@@ -80,7 +83,7 @@ def proxy_series(
         .equal("region", region)
         .within("proxy_id", proxy_ids)
     )
-    rows = client.rows(
+    rows = client.named_rows(
         f"""SELECT proxy_id,
                    intDiv(toUnixTimestamp(window_start), {{step_s:UInt32}}) * {{step_s:UInt32}}
                    AS step_start, {MEASURES}
@@ -91,10 +94,10 @@ def proxy_series(
         parameters={**where.parameters, "step_s": choice.step_s},
     )
     out: dict[str, dict[int, WindowTotals]] = {p: {} for p in proxy_ids}
-    for row in rows:
-        start_ms = int(row[1]) * 1000
-        out[str(row[0])][start_ms] = totals(
-            start_ms, choice.step_s, pool or "", region or "", row[2 : 2 + _M], 0, proxy_id=row[0]
+    for r in rows:
+        start_ms = int(r["step_start"]) * 1000
+        out[str(r["proxy_id"])][start_ms] = totals(
+            start_ms, choice.step_s, pool or "", region or "", r, 0, proxy_id=r["proxy_id"]
         )
     return out
 
@@ -120,9 +123,13 @@ def top_proxies(
     score = (
         "(req - ok) / req" if order_by == "error_rate" else "pwm_quantile(0.95, buckets)"
     )  # fixed fragments only
-    rows = client.rows(
-        f"""SELECT proxy_id, p, r, {score} AS score, req, ok, outcomes, classes, buckets,
-                   lat_sum, lat_min, lat_max, b_in, b_out, att, late
+    rows = client.named_rows(
+        f"""SELECT proxy_id, p, r, {score} AS score, req AS m_requests, ok AS m_successes,
+                   outcomes AS m_outcomes, classes AS m_status_classes,
+                   buckets AS m_latency_buckets, lat_sum AS m_latency_sum_ms,
+                   lat_min AS m_latency_min_ms, lat_max AS m_latency_max_ms,
+                   b_in AS m_bytes_in, b_out AS m_bytes_out, att AS m_attempts,
+                   late AS m_late_events
             FROM (
                 SELECT proxy_id, any(pool) AS p, any(region) AS r,
                        sum(requests) AS req, sum(successes) AS ok,
@@ -142,8 +149,8 @@ def top_proxies(
     )
     span_s = max(1, -(-(end_ms - start_ms) // 1000))
     return [
-        totals(start_ms, span_s, str(row[1]), str(row[2]), row[4 : 4 + _M], 0, proxy_id=row[0])
-        for row in rows
+        totals(start_ms, span_s, str(r["p"]), str(r["r"]), r, 0, proxy_id=r["proxy_id"])
+        for r in rows
     ]
 
 
@@ -160,9 +167,9 @@ def latest_windows(
     settled = "toUnixTimestamp(window_start) + window_s <= {settled_s:UInt32}"
     # Find each scope's newest settled window from the key columns first, then merge the
     # measures of those windows only (merging every window of the lookback costs ~30x more).
-    rows = client.rows(
+    rows = client.named_rows(
         f"""SELECT toUnixTimestamp(window_start) AS ws, window_s AS wsz, pool, region,
-                   {MEASURES}, uniqCombinedMerge(proxies)
+                   {MEASURES}, uniqCombinedMerge(proxies) AS distinct_proxies
             FROM {_table(db, Resolution.WINDOW)}
             WHERE {where.sql} AND {settled}
               AND (pool, region, window_start) GLOBAL IN (
@@ -177,8 +184,8 @@ def latest_windows(
         parameters={**where.parameters, "settled_s": max(0, settled_end_ms // 1000)},
     )
     return [
-        totals(int(row[0]) * 1000, int(row[1]), row[2], row[3], row[4 : 4 + _M], row[-1])
-        for row in rows
+        totals(int(r["ws"]) * 1000, int(r["wsz"]), r["pool"], r["region"], r, r["distinct_proxies"])
+        for r in rows
     ]
 
 
@@ -193,11 +200,11 @@ def newest_data(
 ) -> dict[tuple[str, str], int]:
     """(pool, region) -> end (ms) of its newest stored row at ``resolution``, settled or not."""
     where = Filter(since_ms, 2**32 * 1000 - 1).equal("pool", pool).equal("region", region)
-    rows = client.rows(
-        f"""SELECT pool, region, max(toUnixTimestamp(window_start) + window_s)
+    rows = client.named_rows(
+        f"""SELECT pool, region, max(toUnixTimestamp(window_start) + window_s) AS end_s
             FROM {_table(db, resolution)}
             WHERE {where.sql}
             GROUP BY pool, region""",  # noqa: S608
         parameters=where.parameters,
     )
-    return {(str(p), str(r)): int(end_s) * 1000 for p, r, end_s in rows}
+    return {(str(r["pool"]), str(r["region"])): int(r["end_s"]) * 1000 for r in rows}

@@ -9,16 +9,17 @@ package. Every value (time bounds, pool, region, proxy ids, limits) travels as a
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stream_app.storage.results import WindowTotals, finite_or_none
 
 __all__ = [
     "MEASURES",
-    "MEASURE_COUNT",
     "MEASURE_EXPRS",
+    "MEASURE_NAMES",
     "Filter",
+    "measures_of",
     "optional_float",
     "seconds_ceil",
     "totals",
@@ -40,8 +41,26 @@ MEASURE_EXPRS: tuple[str, ...] = (
 )
 """The merged measures of a group of stored rows, in :func:`totals` order."""
 
-MEASURES = ", ".join(MEASURE_EXPRS)
-MEASURE_COUNT = len(MEASURE_EXPRS)
+MEASURE_NAMES: tuple[str, ...] = (
+    "m_requests",
+    "m_successes",
+    "m_outcomes",
+    "m_status_classes",
+    "m_latency_buckets",
+    "m_latency_sum_ms",
+    "m_latency_min_ms",
+    "m_latency_max_ms",
+    "m_bytes_in",
+    "m_bytes_out",
+    "m_attempts",
+    "m_late_events",
+)
+"""The column names of :data:`MEASURES` (not the stored columns' own names: an alias equal to
+a column it aggregates would shadow that column in the query)."""
+
+MEASURES = ", ".join(
+    f"{expr} AS {name}" for expr, name in zip(MEASURE_EXPRS, MEASURE_NAMES, strict=True)
+)
 
 
 def seconds_ceil(ms: int) -> int:
@@ -90,19 +109,24 @@ def optional_float(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
+def measures_of(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The :data:`MEASURES` columns of a named row, in :data:`MEASURE_NAMES` order."""
+    return tuple(row[name] for name in MEASURE_NAMES)
+
+
 def totals(
     window_start_ms: int,
     window_s: int,
     pool: str,
     region: str,
-    measures: Sequence[Any],
+    row: Mapping[str, Any],
     distinct_proxies: int,
     *,
     proxy_id: str | None = None,
 ) -> WindowTotals:
-    """A :class:`WindowTotals` from the :data:`MEASURES` columns of one row."""
+    """A :class:`WindowTotals` from the :data:`MEASURES` columns of one row (by name)."""
     (req, ok, outcomes, classes, buckets, lat_sum, lat_min, lat_max, b_in, b_out, att, late) = (
-        measures
+        measures_of(row)
     )
     return WindowTotals(
         window_start_ms=int(window_start_ms),

@@ -29,7 +29,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from schemas.wire import WireEvent
 from stream_app.core.contributions import Contribution, Flush
@@ -40,7 +40,7 @@ from stream_app.storage.rows import INGEST_COLUMNS, RAW_COLUMNS, flush_columns, 
 from stream_app.storage.settings import StorageSettings
 from stream_app.storage.tables import INGEST_TABLE, RAW_TABLE
 
-__all__ = ["ClickHouseSink", "RejectedRow", "SinkStats"]
+__all__ = ["ClickHouseSink", "FlushSink", "RejectedRow", "SinkStats"]
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +134,15 @@ def _dedup_settings(token: str | None, client: StorageClient) -> dict[str, Any]:
 
 def _scope_key(c: Contribution) -> tuple[str, str, str]:
     return (c.scope.pool, c.scope.region, c.scope.proxy_id or "")
+
+
+class FlushSink(Protocol):
+    """Where flushes go (:class:`ClickHouseSink`; fakes in tests): the one sink protocol of the
+    embedded pipeline, the HTTP ingest and the worker."""
+
+    def write(self, flush: Flush) -> Sequence[RejectedRow]:
+        """Store one flush idempotently; raise SinkUnavailable when it may be retried; return
+        the rows refused for their data (the rest is stored)."""
 
 
 class ClickHouseSink:

@@ -7,8 +7,11 @@ Modules, one concept each:
   Faust app, the cycle loop, ``/metrics``); :func:`~.service.run_worker`.
 - :mod:`.faust_app`: the Faust app, its agent and rebalance hooks.
 - :mod:`.runtime`: :class:`~.runtime.StreamWorker`, records in, flushes out, commits after.
+- :mod:`.assignment` / :mod:`.handover`: the state of one assignment, built when partitions
+  are taken over and discarded when they are given up or lost.
 - :mod:`.cycle` / :mod:`.cycle_store`: what one flush cycle takes, and the steps that store,
   publish and commit it.
+- :mod:`.committer`: the one place offsets are committed.
 - :mod:`.idle`: the idle rule's clock (time counts as idle only when the input confirms it).
 - :mod:`.ingest`: decoding one record into a partition's aggregator; repeated envelopes.
 - :mod:`.partitions`: per-partition state, commit metadata (watermark, flush intent), the
@@ -23,11 +26,7 @@ Modules, one concept each:
 - :mod:`.topics`: the deployment's topics and ``topics create``.
 - :mod:`.simulate`: ``simulate``, a simulated fleet producing to Kafka.
 
-Effectively once: a flush (partial sums since the previous one, per partition) is written with
-ONE insert whose dedup token derives from the offset ranges it covers. Before the write its
-intent (the ranges) is committed with the partitions' unchanged offsets; after it, the offsets
-move past the ranges. A partition taken over is read from ``max(committed, last stored offset
-+ 1)`` after any interrupted flush was rebuilt from the same records and written again with the
-same token, so nothing is lost and nothing is counted twice, whichever tables of the
-materialized-view fan-out the interrupted insert had reached. Errors: :mod:`.errors`.
+Effectively once (a flush is ONE insert whose dedup token derives from its offset ranges; its
+intent is committed before it, the offsets after; an interrupted flush is rebuilt and written
+again with the same token): docs/architecture.md, "The flush cycle". Errors: :mod:`.errors`.
 """

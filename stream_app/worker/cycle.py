@@ -1,17 +1,16 @@
-"""One flush cycle's data: what is taken from the partitions' aggregators, and in what units it
-is written and committed.
+"""One flush cycle's data: what is taken from the partitions' aggregators, in which units it
+is written, and how far its steps got (docs/architecture.md, "The flush cycle").
 
 :func:`take_cycle` (no I/O) closes the windows due at each partition's idle clock and takes each
-partition's flush: the partial sums since the previous flush with the offset range they cover.
-The flushes are grouped into :class:`Unit` s, each ONE insert whose *intent* (the ranges and
-their starting watermarks) is committed before the write (see
-:mod:`stream_app.worker.partitions`); an intent lists every range of its unit in each of its
-partitions' commit metadata, so a unit holds at most :data:`MAX_RANGES_PER_UNIT` partitions
-(Kafka keeps 4 KB of metadata per offset by default).
+partition's flush with the offset range it covers. A :class:`Unit` is ONE insert and the intent
+committed before it; an intent lists every range of its unit in each of its partitions' commit
+metadata, so a unit holds at most :data:`MAX_RANGES_PER_UNIT` partitions (Kafka keeps 4 KB of
+metadata per offset by default).
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -24,6 +23,7 @@ from stream_app.worker.partitions import (
     MAX_METADATA_BYTES,
     CommitMetadata,
     CommitPoint,
+    Partition,
     PartitionState,
     RangeIntent,
 )
@@ -33,6 +33,7 @@ __all__ = [
     "Backoff",
     "Cycle",
     "PartitionWindows",
+    "Step",
     "Unit",
     "range_of",
     "take_cycle",
@@ -56,11 +57,10 @@ class Unit:
     """One flush (one insert) and the intent committed before it."""
 
     flush: Flush
-    intent: dict[int, CommitPoint]
+    intent: dict[Partition, CommitPoint]
     """Committed before the write: unchanged offsets, metadata with the flush's ranges."""
     parts: list[tuple[RangeIntent, Flush]] = field(default_factory=list)
     """The partitions' flushes merged into ``flush``, with their ranges."""
-    written: bool = False
 
     def range_of(self, contribution: Contribution) -> RangeIntent:
         """The range of the partition whose flush holds ``contribution`` (one of ``flush``'s)."""
@@ -77,23 +77,42 @@ def range_of(parts: Iterable[tuple[RangeIntent, Flush]], contribution: Contribut
     raise ValueError(f"{contribution.scope} is not a row of these flushes")
 
 
+class Step(enum.IntEnum):
+    """The steps of a cycle, in order (docs/architecture.md, "The flush cycle")."""
+
+    WRITE = 1
+    """Per unit: commit its intent, write its flush, dead-letter the rows storage refused."""
+    OBSERVE = 2
+    """Count the stored records' and closed windows' delays."""
+    PUBLISH = 3
+    """Queue the closed windows for ``<prefix>.windows``."""
+    DELIVER = 4
+    """Wait for the queued windows' acknowledgements."""
+    NOTIFY = 5
+    """Call the window listeners."""
+    COMMIT = 6
+    """Commit every partition's offset past its range, with its watermark."""
+    DONE = 7
+
+
 @dataclass
 class Cycle:
-    """What one cycle stores, publishes and commits; steps done are not repeated."""
+    """What one cycle stores, publishes and commits, and how far it got: ``step`` is the next
+    step to run (steps before it are done and never repeated), ``units_written`` how many of
+    ``units`` the write step has written."""
 
     units: list[Unit]
-    commits: dict[int, CommitPoint]
+    commits: dict[Partition, CommitPoint]
     """Committed after the writes: offsets past the ranges, the watermarks."""
     scopes: list[WindowAggregate]
     proxies: list[WindowAggregate]
     record_times: list[tuple[int, int]]
     """(events, mean event time) of every record the cycle stores (delay statistics)."""
     late: int = 0
-    closed: dict[int, PartitionWindows] = field(default_factory=dict)
+    closed: dict[Partition, PartitionWindows] = field(default_factory=dict)
     """Per partition: the windows it closed in this cycle and how far its windows are closed."""
-    observed: bool = False
-    published: bool = False
-    notified: bool = False
+    step: Step = Step.WRITE
+    units_written: int = 0
 
 
 @dataclass
@@ -118,7 +137,7 @@ class Backoff:
 
 def take_cycle(
     states: Iterable[PartitionState],
-    clocks: dict[int, int],
+    clocks: dict[Partition, int],
     record_times: list[tuple[int, int]],
     on_late: Callable[[LateEvent], None],
     on_refused: Callable[[OutOfRange], None] = lambda _: None,
@@ -126,9 +145,9 @@ def take_cycle(
     """Close due windows at each partition's clock and take every partition's flush."""
     scopes: list[WindowAggregate] = []
     proxies: list[WindowAggregate] = []
-    commits: dict[int, CommitPoint] = {}
+    commits: dict[Partition, CommitPoint] = {}
     pending: list[tuple[RangeIntent, Flush]] = []
-    by_partition: dict[int, PartitionWindows] = {}
+    by_partition: dict[Partition, PartitionWindows] = {}
     late = 0
     for state in states:
         aggregator = state.aggregator

@@ -1,17 +1,10 @@
-"""Completing a flush cycle: the steps between taking the flushes and committing the offsets.
+"""The steps of a flush cycle between taking the flushes and committing the offsets.
 
-In order, each step done at most once per cycle (a retried cycle resumes where it failed):
-
-1. deliver the queued dead letters (the records they stand for are covered by the flushes);
-2. per unit: commit its intent (the fence: a worker the group has moved on from cannot commit,
-   so it never writes), then write the unit's flush, ONE insert, in a thread;
-3. publish the closed windows on ``<prefix>.windows`` and wait for the acknowledgements;
-4. call the window listeners;
-5. commit every partition's offset past its range, with its watermark.
-
-Retriable failures (:class:`StorageError` retriable, :class:`BrokerUnavailable`,
-:class:`PublishUnavailable`, :class:`PartitionsLost`) propagate to the worker, which pauses,
-backs off and retries the same cycle.
+:class:`CycleStore` takes a cycle from the held partitions (:meth:`CycleStore.take`, no I/O)
+and runs its steps from the cycle's step marker on (:meth:`CycleStore.complete`): write,
+observe, publish, deliver, notify, commit (:class:`~stream_app.worker.cycle.Step`). Each step
+is idempotent and resumable; failures propagate to the worker, which backs off and retries the
+same cycle. The story: docs/architecture.md, "The flush cycle".
 """
 
 from __future__ import annotations
@@ -19,23 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from schemas.aggregates import WindowAggregate
 from stream_app.core.contributions import Flush
-from stream_app.storage.sink import RejectedRow
-from stream_app.worker.cycle import Cycle, PartitionWindows
-from stream_app.worker.errors import BrokerUnavailable, PartitionsLost
-from stream_app.worker.kafka_consumer import ConsumerControl
-from stream_app.worker.partitions import CommitPoint, PartitionState, RangeIntent
-from stream_app.worker.publisher import TopicPublisher
+from stream_app.storage.sink import FlushSink, RejectedRow
+from stream_app.worker.assignment import Assignment
+from stream_app.worker.committer import Committer
+from stream_app.worker.cycle import Cycle, PartitionWindows, Step, take_cycle
+from stream_app.worker.dead_letter_queue import WorkerDeadLetters
+from stream_app.worker.partitions import Partition, PartitionState
+from stream_app.worker.publisher import PUBLISH_TIMEOUT_S, TopicPublisher
 from stream_app.worker.records import window_record
 from stream_app.worker.settings import WorkerSettings
 from stream_app.worker.stats import WorkerStats
 
-__all__ = ["CycleStore", "FlushSink", "PartitionWindowListener", "RejectedFn", "WindowListener"]
+__all__ = ["CycleStore", "PartitionWindowListener", "StepFn", "WindowListener"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,19 +36,8 @@ WindowListener = Callable[[Sequence[WindowAggregate]], None]
 PartitionWindowListener = Callable[[int, PartitionWindows], None]
 """Called once per cycle for every held partition, with the windows it closed (maybe none)."""
 
-_PUBLISH_TIMEOUT_S = 10.0
 
-
-class FlushSink(Protocol):
-    """Where flushes go (:class:`stream_app.storage.sink.ClickHouseSink`)."""
-
-    def write(self, flush: Flush) -> Sequence[RejectedRow]:
-        """Store one flush idempotently; SinkUnavailable when it may be retried. Returns the
-        rows refused for their data (the rest is stored)."""
-
-
-RejectedFn = Callable[[RangeIntent, RejectedRow], None]
-"""Dead-letter one row storage refused, made from the records of the range."""
+StepFn = Callable[[Cycle, dict[Partition, PartitionState]], Awaitable[None]]
 
 
 @dataclass
@@ -72,17 +54,15 @@ class CycleStore:
         settings: WorkerSettings,
         *,
         sink: FlushSink,
-        consumer: ConsumerControl,
-        dead_letters: TopicPublisher,
+        committer: Committer,
+        dead_letters: WorkerDeadLetters,
         windows: TopicPublisher | None,
         stats: WorkerStats,
         clock: Callable[[], int],
-        on_rejected: RejectedFn,
     ) -> None:
         self._settings = settings
-        self._on_rejected = on_rejected
         self._sink = sink
-        self._consumer = consumer
+        self._committer = committer
         self._dead_letters = dead_letters
         self._windows = windows
         self._stats = stats
@@ -90,6 +70,15 @@ class CycleStore:
         self._listeners: list[_Listener] = []
         self._partition_listeners: list[PartitionWindowListener] = []
         self._write: asyncio.Future[Sequence[RejectedRow]] | None = None
+        self.steps: dict[Step, StepFn] = {
+            Step.WRITE: self._write_units,
+            Step.OBSERVE: self._observe,
+            Step.PUBLISH: self._publish,
+            Step.DELIVER: self._deliver,
+            Step.NOTIFY: self._notify,
+            Step.COMMIT: self._commit,
+        }
+        """The function of each step (tests wrap them to fail a cycle at a given step)."""
 
     def add_listener(self, listener: WindowListener, *, per_proxy: bool = False) -> None:
         self._listeners.append(_Listener(listener, per_proxy))
@@ -97,33 +86,75 @@ class CycleStore:
     def add_partition_listener(self, listener: PartitionWindowListener) -> None:
         self._partition_listeners.append(listener)
 
-    async def complete(self, cycle: Cycle, held: dict[int, PartitionState]) -> None:
-        """Run the remaining steps of ``cycle`` for the partitions in ``held``."""
-        await self._dead_letters.deliver(_PUBLISH_TIMEOUT_S)
-        for unit in cycle.units:
-            if unit.written:
-                continue
-            await self._commit(unit.intent, held, intent=True)
+    def take(self, held: Assignment, now_ms: int, clocks: dict[Partition, int]) -> Cycle:
+        """Close due windows and take every held partition's flush (no I/O)."""
+        cycle = take_cycle(
+            held.partitions.values(),
+            clocks,
+            held.take_record_times(),
+            lambda late: self._dead_letters.late(late, now_ms),
+            lambda refused: self._dead_letters.out_of_range(refused, now_ms),
+        )
+        self._stats.windows_closed += len(cycle.scopes)
+        self._stats.proxy_windows_closed += len(cycle.proxies)
+        return cycle
+
+    async def complete(self, cycle: Cycle, held: dict[Partition, PartitionState]) -> None:
+        """Run the remaining steps of ``cycle`` for the partitions in ``held``, from
+        ``cycle.step`` on; a step that raises leaves the marker on itself (the next call resumes
+        there), a step that completes moves it on."""
+        await self._dead_letters.deliver()  # records dead-lettered since: before any commit
+        while cycle.step is not Step.DONE:
+            await self.steps[cycle.step](cycle, held)
+            cycle.step = Step(cycle.step + 1)
+
+    async def _write_units(self, cycle: Cycle, held: dict[Partition, PartitionState]) -> None:
+        for unit in cycle.units[cycle.units_written :]:
+            await self._committer.intent(unit.intent, held)
             rejected = await self._write_flush(unit.flush)
+            now_ms = self._clock()
             for row in rejected:
-                self._on_rejected(unit.range_of(row.contribution), row)
+                self._dead_letters.rejected(unit.range_of(row.contribution), row, now_ms)
+            cycle.units_written += 1
             if rejected:  # before the offsets move past the records they were made from
-                await self._dead_letters.deliver(_PUBLISH_TIMEOUT_S)
-            unit.written = True
-        if not cycle.observed:
-            self._observe_stored(cycle)
-            cycle.observed = True
-        if not cycle.published:
-            if self._windows is not None:
-                for aggregate in self._published(cycle):
-                    self._windows.add(*window_record(aggregate))
-            cycle.published = True
+                await self._dead_letters.deliver()
+
+    async def _observe(self, cycle: Cycle, held: dict[Partition, PartitionState]) -> None:
+        now_ms = self._clock()
+        for count, mean_ts in cycle.record_times:
+            self._stats.stored_delay.observe(now_ms - mean_ts, count)
+        for aggregate in cycle.scopes:
+            self._stats.window_delay.observe(now_ms - aggregate.window_end_ms)
+
+    async def _publish(self, cycle: Cycle, held: dict[Partition, PartitionState]) -> None:
         if self._windows is not None:
-            await self._windows.deliver(_PUBLISH_TIMEOUT_S)
-        if not cycle.notified:
-            self._notify(cycle)
-            cycle.notified = True
-        await self._commit(cycle.commits, held)
+            for aggregate in self._published(cycle):
+                self._windows.add(*window_record(aggregate))
+
+    async def _deliver(self, cycle: Cycle, held: dict[Partition, PartitionState]) -> None:
+        if self._windows is not None:
+            await self._windows.deliver(PUBLISH_TIMEOUT_S)
+
+    async def _notify(self, cycle: Cycle, held: dict[Partition, PartitionState]) -> None:
+        for listener in self._listeners:
+            batch = cycle.scopes + cycle.proxies if listener.per_proxy else cycle.scopes
+            if not batch:
+                continue
+            try:
+                listener.fn(batch)
+            except Exception:
+                logger.exception("window listener %r failed", listener.fn)
+        for partition, closed in sorted(cycle.closed.items()):
+            for partition_listener in self._partition_listeners:
+                try:
+                    partition_listener(partition, closed)
+                except Exception:
+                    logger.exception(
+                        "window listener %r failed (partition %d)", partition_listener, partition
+                    )
+
+    async def _commit(self, cycle: Cycle, held: dict[Partition, PartitionState]) -> None:
+        await self._committer.progress(cycle.commits, held)
 
     async def write_finished(self) -> None:
         """Wait until a write that is still running has ended (however it ends)."""
@@ -156,51 +187,3 @@ class CycleStore:
         self._stats.rejected_rows += len(rejected)
         self._stats.last_flush_wall_ms = self._clock()
         return rejected
-
-    def _observe_stored(self, cycle: Cycle) -> None:
-        now_ms = self._clock()
-        for count, mean_ts in cycle.record_times:
-            self._stats.stored_delay.observe(now_ms - mean_ts, count)
-        for aggregate in cycle.scopes:
-            self._stats.window_delay.observe(now_ms - aggregate.window_end_ms)
-
-    def _notify(self, cycle: Cycle) -> None:
-        for listener in self._listeners:
-            batch = cycle.scopes + cycle.proxies if listener.per_proxy else cycle.scopes
-            if not batch:
-                continue
-            try:
-                listener.fn(batch)
-            except Exception:
-                logger.exception("window listener %r failed", listener.fn)
-        for partition, closed in sorted(cycle.closed.items()):
-            for partition_listener in self._partition_listeners:
-                try:
-                    partition_listener(partition, closed)
-                except Exception:
-                    logger.exception(
-                        "window listener %r failed (partition %d)", partition_listener, partition
-                    )
-
-    async def _commit(
-        self,
-        commits: dict[int, CommitPoint],
-        held: dict[int, PartitionState],
-        *,
-        intent: bool = False,
-    ) -> None:
-        selected = {p: c for p, c in commits.items() if p in held}
-        if not selected:
-            return
-        try:
-            await self._consumer.commit(selected)
-        except PartitionsLost:
-            self._stats.partitions_lost += 1
-            raise
-        except BrokerUnavailable:
-            self._stats.commit_failures += 1
-            raise
-        self._stats.commits += 1
-        if not intent:
-            for p, point in selected.items():
-                held[p].committed = point

@@ -16,7 +16,7 @@ from stream_app.core.late import LateEvent
 from stream_app.core.record_time import OutOfRange
 from stream_app.storage.sink import RejectedRow
 from stream_app.worker.partitions import RangeIntent
-from stream_app.worker.publisher import TopicPublisher
+from stream_app.worker.publisher import PUBLISH_TIMEOUT_S, TopicPublisher
 from stream_app.worker.records import dead_letter_record
 from stream_app.worker.stats import WorkerStats
 
@@ -65,15 +65,24 @@ class WorkerDeadLetters:
         self._stats = stats
         self._max_payload_bytes = max_payload_bytes
 
+    async def deliver(self) -> None:
+        """Deliver what is queued (PublishUnavailable: what failed stays queued)."""
+        await self._publisher.deliver(PUBLISH_TIMEOUT_S)
+
+    def discard(self) -> None:
+        """Forget what is queued: the records it stands for are read again by their owner."""
+        self._publisher.discard()
+
     def record(
         self,
+        kind: DeadLetterKind,
+        *,
         partition: int,
         offset: int,
         key: bytes | None,
         payload: bytes,
         reason: str,
         now_ms: int,
-        kind: DeadLetterKind,
     ) -> None:
         """Queue one dead letter of ``kind`` and count it."""
         self._stats.count_dead_letter(kind)
@@ -93,42 +102,51 @@ class WorkerDeadLetters:
         """A late event (counted in its scope's window, kept here with the reason)."""
         payload = encode_event(late.event)
         key = late.event.pool.encode()
-        self.record(late.partition, late.offset, key, payload, late_reason(late), now_ms, "late")
+        self.record(
+            "late",
+            partition=late.partition,
+            offset=late.offset,
+            key=key,
+            payload=payload,
+            reason=late_reason(late),
+            now_ms=now_ms,
+        )
 
     def out_of_range(self, refused: OutOfRange, now_ms: int) -> None:
         """An event refused for its time; clock skew is also counted per source host."""
         if refused.kind == "clock_skew":
             self._stats.count_clock_skew(refused.event.source_host)
         self.record(
-            refused.partition,
-            refused.offset,
-            refused.event.pool.encode(),
-            encode_event(refused.event),
-            refused.reason,
-            now_ms,
             refused.kind,
+            partition=refused.partition,
+            offset=refused.offset,
+            key=refused.event.pool.encode(),
+            payload=encode_event(refused.event),
+            reason=refused.reason,
+            now_ms=now_ms,
         )
 
     def rejected(self, source: RangeIntent, row: RejectedRow, now_ms: int) -> None:
         """A row storage refused for its data (the rest of its flush was stored)."""
         self.record(
-            source.partition,
-            source.first_offset,
-            row.contribution.scope.pool.encode(),
-            row.document(),
-            rejected_reason(source, row.reason),
-            now_ms,
             "rejected",
+            partition=source.partition,
+            offset=source.first_offset,
+            key=row.contribution.scope.pool.encode(),
+            payload=row.document(),
+            reason=rejected_reason(source, row.reason),
+            now_ms=now_ms,
         )
 
     def failed(
         self,
+        exc: Exception,
+        *,
         partition: int,
         offset: int,
         key: bytes | None,
         value: bytes | None,
         now_ms: int,
-        exc: Exception,
     ) -> None:
         """A record made the consume path fail: dead-letter it, count it, log the first ones."""
         self._stats.consume_errors += 1
@@ -143,4 +161,12 @@ class WorkerDeadLetters:
                 exc_info=exc,
             )
         reason = f"internal: {type(exc).__name__}: {exc}"
-        self.record(partition, offset, key, value or b"", reason, now_ms, "internal")
+        self.record(
+            "internal",
+            partition=partition,
+            offset=offset,
+            key=key,
+            payload=value or b"",
+            reason=reason,
+            now_ms=now_ms,
+        )

@@ -16,10 +16,8 @@ dead-letter topic, counted.
     worker now. Harmless: the new owner seeks past what storage holds.
 ``PublishUnavailable`` (retriable)
     The dead-letter or windows topic did not acknowledge in time: the cycle waits (offsets are
-    not committed) and retries.
-``PublishRejected`` (poison)
-    Kafka refused a dead-letter or window record for good (too large, not authorised): counted
-    and logged, never retried.
+    not committed) and retries. A record Kafka refuses for good (too large, not authorised) is
+    not an error: the publisher drops it, counts it and logs it.
 ``RangeUnavailable`` (poison)
     Records a flush must be rebuilt from are no longer in the log (retention removed them):
     the flush cannot be written again; logged and counted, the worker continues after it.
@@ -36,7 +34,6 @@ from typing import ClassVar
 __all__ = [
     "BrokerUnavailable",
     "PartitionsLost",
-    "PublishRejected",
     "PublishUnavailable",
     "RangeUnavailable",
     "WorkerError",
@@ -66,10 +63,6 @@ class PublishUnavailable(WorkerError):
     """A dead-letter or window record was not acknowledged yet (retriable)."""
 
     retriable = True
-
-
-class PublishRejected(WorkerError):
-    """Kafka refused a dead-letter or window record for good (poison)."""
 
 
 class RangeUnavailable(WorkerError):

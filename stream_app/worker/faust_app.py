@@ -5,14 +5,12 @@ bytes; windows live in the pure core, not in Faust tables (no tables, no changel
 ``on_window_close``); Faust's own web server is off (it would listen on all interfaces): the
 worker serves ``/metrics`` and ``/health`` itself (:mod:`stream_app.worker.http`).
 
-The requests topic is declared without acks, so Faust never commits it: the
-:class:`~stream_app.worker.runtime.StreamWorker` commits after each stored flush. Hooks:
-
-- ``on_partitions_revoked`` (after Faust stopped the flow and the agent finished its record):
-  :meth:`StreamWorker.on_revoked` stores and commits what the worker holds, drops the state;
-- ``on_rebalance_complete`` (before Faust resumes fetching and seeks to the committed offsets):
-  :meth:`StreamWorker.on_rebalance_complete` takes the new assignment over, so no record is
-  delivered before its partition's read position, watermark and open windows are known.
+The requests topic is declared without acks, so Faust never commits it: the worker's
+:class:`~stream_app.worker.committer.Committer` does (docs/architecture.md, "The flush cycle").
+Hooks: ``on_partitions_revoked`` (after Faust stopped the flow and the agent finished its
+record) calls :meth:`StreamWorker.on_revoked`; ``on_rebalance_complete`` (before Faust resumes
+fetching and seeks to the committed offsets) calls :meth:`StreamWorker.on_rebalance_complete`,
+so no record is delivered before its partition's read position is known.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from typing import Any
 
 import faust
 
+from stream_app.worker.partitions import Partition
 from stream_app.worker.publisher import Headers
 from stream_app.worker.runtime import StreamWorker
 from stream_app.worker.settings import WorkerSettings
@@ -93,7 +92,9 @@ def connect_worker(app: faust.App, worker: StreamWorker) -> None:
         await worker.on_revoked()
 
     async def on_complete(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topic_name}
+        assigned = {
+            Partition(tp.partition) for tp in app.consumer.assignment() if tp.topic == topic_name
+        }
         await worker.on_rebalance_complete(assigned)
 
     app.on_partitions_revoked.connect(on_revoked, weak=False)

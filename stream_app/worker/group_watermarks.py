@@ -17,7 +17,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped, unused-ignore]
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped, unused-ignore]
 
-from stream_app.alerting.errors import SinkUnavailable
+from stream_app.worker.errors import BrokerUnavailable
 from stream_app.worker.partitions import CommitMetadata
 
 __all__ = ["GroupWatermarks"]
@@ -40,7 +40,8 @@ class GroupWatermarks:
 
     async def closed_through_ms(self) -> int | None:
         """The smallest committed watermark (None: nothing committed yet). Raises
-        :class:`~stream_app.alerting.errors.SinkUnavailable` when Kafka does not answer."""
+        :class:`~stream_app.worker.errors.BrokerUnavailable` (retriable) when Kafka does not
+        answer."""
         try:
             if self._admin is None:
                 admin = AIOKafkaAdminClient(
@@ -53,7 +54,7 @@ class GroupWatermarks:
             offsets = await self._admin.list_consumer_group_offsets(self._group)
         except KafkaError as exc:
             await self.close()
-            raise SinkUnavailable(f"committed watermarks of {self._group}: {exc!r}") from exc
+            raise BrokerUnavailable(f"committed watermarks of {self._group}: {exc!r}") from exc
         marks = []
         for tp, committed in offsets.items():
             if tp.topic != self._topic or committed.offset < 0:

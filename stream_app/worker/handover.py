@@ -1,13 +1,12 @@
-"""Partition hand-over of the stream worker: rebalances and shutdown (a mixin of
-:class:`~stream_app.worker.runtime.StreamWorker`).
+"""Partition hand-over: taking an assignment over, giving it up, losing it.
 
-- :meth:`PartitionHandover.on_revoked` / :meth:`~PartitionHandover.shutdown`: store and commit
-  everything held (within ``revoke_timeout_s``; what does not make it is read again by the next
-  owner), drop the partitions' state, then tell the observers (awaited, so what they save is in
-  place before another worker takes the partitions);
-- :meth:`PartitionHandover.on_rebalance_complete`: take the new assignment over
-  (:mod:`stream_app.worker.takeover`, retried while Kafka or storage is unavailable) before Faust
-  resumes fetching, then tell the observers.
+:class:`Handover` owns the worker's current :class:`~stream_app.worker.assignment.Assignment`:
+it builds one when partitions are taken over (:mod:`stream_app.worker.takeover`, retried while
+Kafka or storage is unavailable, before Faust resumes fetching) and discards it when they are
+given up (after storing and committing what is held, within ``revoke_timeout_s``) or lost
+(the group moved on: nothing more is written). Observers hear each change, awaited, so what
+they save is in place before another worker takes the partitions. The cycle and its one
+commit point: docs/architecture.md, "The flush cycle".
 """
 
 from __future__ import annotations
@@ -15,71 +14,86 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 
 from stream_app.core.config import AggregatorConfig
 from stream_app.storage.errors import StorageError
-from stream_app.worker.cycle import Backoff, Cycle
+from stream_app.worker.assignment import Assignment
+from stream_app.worker.committer import Committer
+from stream_app.worker.cycle import Backoff
 from stream_app.worker.cycle_store import CycleStore
-from stream_app.worker.errors import PartitionsLost, WorkerError, WorkerFatal
+from stream_app.worker.dead_letter_queue import WorkerDeadLetters
+from stream_app.worker.errors import PartitionsLost, WorkerError
 from stream_app.worker.idle import IdleClock
 from stream_app.worker.kafka_consumer import ConsumerControl
 from stream_app.worker.observers import PartitionObservers
-from stream_app.worker.partitions import PartitionState
+from stream_app.worker.partitions import Partition
 from stream_app.worker.publisher import TopicPublisher
 from stream_app.worker.rebuild import FlushRebuilder
 from stream_app.worker.settings import WorkerSettings
 from stream_app.worker.stats import WorkerStats
 from stream_app.worker.takeover import StoredState, take_over
 
-__all__ = ["PartitionHandover"]
+__all__ = ["Handover"]
 
 logger = logging.getLogger(__name__)
 
-_PUBLISH_TIMEOUT_S = 10.0
-"""How long dead letters may take to be acknowledged after a takeover."""
 
+class Handover:
+    """Builds, gives up and loses the worker's assignment (see the module docstring)."""
 
-class PartitionHandover:
-    """Taking partitions over and giving them up; the state is the worker's own."""
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        *,
+        config: AggregatorConfig,
+        consumer: ConsumerControl,
+        committer: Committer,
+        storage: StoredState,
+        rebuilder: FlushRebuilder,
+        store: CycleStore,
+        idle: IdleClock,
+        observers: PartitionObservers,
+        dead_letters: WorkerDeadLetters,
+        windows: TopicPublisher | None,
+        stats: WorkerStats,
+        lock: asyncio.Lock,
+        backoff: Backoff,
+        clock: Callable[[], int],
+    ) -> None:
+        self._settings = settings
+        self._source = settings.requests_topic
+        self._config = config
+        self._consumer = consumer
+        self._committer = committer
+        self._storage = storage
+        self._rebuilder = rebuilder
+        self._store = store
+        self._idle = idle
+        self._observers = observers
+        self._dead_letters = dead_letters
+        self._windows = windows
+        self._stats = stats
+        self._lock = lock
+        self._backoff = backoff
+        self._clock = clock
+        self.assignment = Assignment()
+        """The current assignment (empty while nothing is held)."""
+        self._takeover: asyncio.Task[None] | None = None
+        self._stopping = False
 
-    settings: WorkerSettings
-    source: str
-    config: AggregatorConfig
-    rebuilder: FlushRebuilder
-    observers: PartitionObservers
-    stats: WorkerStats
-    lag: dict[int, int]
-    _partitions: dict[int, PartitionState]
-    _record_times: list[tuple[int, int]]
-    _cycle: Cycle | None
-    _lock: asyncio.Lock
-    _takeover: asyncio.Task[None] | None
-    _stopping: bool
-    _backoff: Backoff
-    _idle: IdleClock
-    _consumer: ConsumerControl
-    _storage: StoredState
-    _dead_letters: TopicPublisher
-    _windows: TopicPublisher | None
-    _store: CycleStore
-    _clock: Callable[[], int]
-
-    def _take(self, now_ms: int, clocks: dict[int, int]) -> Cycle:
-        raise NotImplementedError
-
-    async def _complete(self, cycle: Cycle) -> None:
-        raise NotImplementedError
-
-    # -- rebalance and shutdown ---------------------------------------------------------------
+    @property
+    def taking_over(self) -> bool:
+        """True while a takeover runs (or waits for storage/Kafka to answer)."""
+        return self._takeover is not None and not self._takeover.done()
 
     async def on_revoked(self) -> None:
-        """Store and commit what is held (bounded), then drop every partition's state."""
+        """Store and commit what is held (bounded), then discard the assignment."""
         await self._cancel_takeover()
         async with self._lock:
-            await self._give_up(self.settings.revoke_timeout_s)
+            await self._give_up(self._settings.revoke_timeout_s)
 
-    async def on_rebalance_complete(self, assigned: Iterable[int]) -> None:
+    async def on_rebalance_complete(self, assigned: Iterable[Partition]) -> None:
         """Take over ``assigned`` (retrying while Kafka or storage is unavailable); returns
         when the partitions are ready or a newer rebalance cancelled the takeover."""
         await self._cancel_takeover()
@@ -94,7 +108,14 @@ class PartitionHandover:
         self._stopping = True
         await self._cancel_takeover()
         async with self._lock:
-            await self._give_up(self.settings.revoke_timeout_s)
+            await self._give_up(self._settings.revoke_timeout_s)
+
+    async def lose(self) -> None:
+        """The group moved on without this worker: discard the assignment unsaved (the caller
+        holds the lock)."""
+        lost, self.assignment = set(self.assignment.partitions), Assignment()
+        if lost:
+            await self._observers.lost(lost)
 
     async def _cancel_takeover(self) -> None:
         task, self._takeover = self._takeover, None
@@ -103,35 +124,37 @@ class PartitionHandover:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _take_over_until_done(self, assigned: set[int]) -> None:
+    async def _take_over_until_done(self, assigned: set[Partition]) -> None:
         backoff = Backoff(self._backoff.initial_s, self._backoff.max_s)
         while True:
             try:
                 async with self._lock:
-                    await self._release(set(self._partitions) - assigned)
-                    new = assigned - set(self._partitions)
+                    current = self.assignment
+                    await self._release(current, set(current.partitions) - assigned)
+                    new = assigned - set(current.partitions)
                     result = await take_over(
                         new,
-                        source=self.source,
-                        config=self.config,
+                        source=self._source,
+                        config=self._config,
                         consumer=self._consumer,
+                        committer=self._committer,
                         storage=self._storage,
-                        rebuilder=self.rebuilder,
+                        rebuilder=self._rebuilder,
                         now_ms=self._clock(),
-                        restore_horizon_ms=self.settings.restore_horizon_s * 1000,
-                        dedup_batches=self.settings.dedup_batches,
+                        restore_horizon_ms=self._settings.restore_horizon_s * 1000,
+                        dedup_batches=self._settings.dedup_batches,
                     )
-                    await self._dead_letters.deliver(_PUBLISH_TIMEOUT_S)
-                    self._partitions.update(result.states)
-                    await self.observers.assigned(set(result.states))
-                    self.stats.takeovers += 1
-                    self.stats.restored_windows += result.restored_windows
-                    self.stats.rebuilt_flushes += result.rebuilt_flushes
+                    await self._dead_letters.deliver()
+                    self.assignment = current.extended(result.states)
+                    await self._observers.assigned(set(result.states))
+                    self._stats.takeovers += 1
+                    self._stats.restored_windows += result.restored_windows
+                    self._stats.rebuilt_flushes += result.rebuilt_flushes
                 logger.info(
                     "took over partitions %s of %s (%d open windows restored, %d interrupted "
                     "flushes rewritten)",
                     sorted(new),
-                    self.source,
+                    self._source,
                     result.restored_windows,
                     result.rebuilt_flushes,
                 )
@@ -140,7 +163,7 @@ class PartitionHandover:
                 logger.info("takeover interrupted by a rebalance: %s", exc)
                 return
             except (StorageError, WorkerError) as exc:
-                if isinstance(exc, WorkerFatal) or not exc.retriable:
+                if not exc.retriable:
                     raise
                 delay_s = backoff.next()
                 logger.warning(
@@ -149,50 +172,38 @@ class PartitionHandover:
                 await asyncio.sleep(delay_s)
 
     async def _give_up(self, timeout_s: float) -> None:
-        if self._partitions or self._cycle is not None:
+        held = self.assignment
+        if not held.empty:
             try:
                 async with asyncio.timeout(timeout_s):
-                    if self._cycle is None:
+                    if held.cycle is None:
                         now_ms = self._clock()
                         clocks = {
                             p: self._idle.clock(state, now_ms)
-                            for p, state in self._partitions.items()
+                            for p, state in held.partitions.items()
                         }
-                        self._cycle = self._take(now_ms, clocks)
-                    await self._complete(self._cycle)
-                self._cycle = None
+                        held.cycle = self._store.take(held, now_ms, clocks)
+                    await self._store.complete(held.cycle, held.partitions)
             except (TimeoutError, StorageError, WorkerError) as exc:
-                self.stats.abandoned_flushes += 1
+                self._stats.abandoned_flushes += 1
                 logger.warning(
                     "giving partitions %s up without storing their last records (the next owner "
                     "reads them again): %r",
-                    sorted(self._partitions),
+                    sorted(held.partitions),
                     exc,
                 )
                 await self._store.write_finished()  # never let go while a write may land
-        self._cycle = None
         self._dead_letters.discard()
         if self._windows is not None:
             self._windows.discard()
-        await self._release(set(self._partitions))
-        self.stats.paused = False
+        given_up, self.assignment = set(held.partitions), Assignment()
+        if given_up:
+            await self._observers.revoked(given_up)
+        self._stats.paused = False
         self._backoff.reset()
 
-    async def _release(self, partitions: set[int]) -> None:
-        """Partitions given up in order: their state is stored, observers may save theirs."""
-        self._drop(partitions)
+    async def _release(self, held: Assignment, partitions: Set[Partition]) -> None:
+        """Partitions given up while the others stay held (their state is stored)."""
+        held.drop(partitions)
         if partitions:
-            await self.observers.revoked(partitions)
-
-    async def _lose(self, partitions: set[int]) -> None:
-        """Partitions the group moved on without us: another worker may own them already."""
-        self._drop(partitions)
-        if partitions:
-            await self.observers.lost(partitions)
-
-    def _drop(self, partitions: set[int]) -> None:
-        for p in partitions:
-            self._partitions.pop(p, None)
-            self.lag.pop(p, None)
-        if not self._partitions:
-            self._record_times = []
+            await self._observers.revoked(partitions)

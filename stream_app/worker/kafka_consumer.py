@@ -32,7 +32,7 @@ from faust.types import TP
 
 from stream_app.worker.errors import BrokerUnavailable, PartitionsLost, WorkerFatal
 from stream_app.worker.kafka_errors import is_retriable
-from stream_app.worker.partitions import CommitPoint
+from stream_app.worker.partitions import CommitPoint, Partition
 
 __all__ = ["ConsumerControl", "FaustConsumerControl"]
 
@@ -45,13 +45,15 @@ _QUICK_TIMEOUT_S = 2.0
 class ConsumerControl(Protocol):
     """What the worker runtime needs from its consumer (partitions of one topic)."""
 
-    async def committed(self, partitions: Iterable[int]) -> dict[int, tuple[int, str]]:
+    async def committed(self, partitions: Iterable[Partition]) -> dict[Partition, tuple[int, str]]:
         """Committed (offset, metadata) per partition; partitions never committed are absent."""
 
-    async def commit(self, points: Mapping[int, CommitPoint]) -> None:
-        """Commit offsets with metadata; raises BrokerUnavailable or PartitionsLost."""
+    async def commit(self, points: Mapping[Partition, CommitPoint]) -> None:
+        """Commit offsets with metadata; raises BrokerUnavailable or PartitionsLost.
 
-    async def end_offsets(self, partitions: Iterable[int]) -> dict[int, int]:
+        Called by :class:`~stream_app.worker.committer.Committer` only."""
+
+    async def end_offsets(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
         """The next offset the broker would assign per partition; raises BrokerUnavailable."""
 
     def last_fetch_ms(self, partition: int) -> int | None:
@@ -99,7 +101,7 @@ class FaustConsumerControl:
         except TimeoutError as exc:
             raise BrokerUnavailable(f"{action}: no answer within {timeout_s} s") from exc
 
-    async def committed(self, partitions: Iterable[int]) -> dict[int, tuple[int, str]]:
+    async def committed(self, partitions: Iterable[Partition]) -> dict[Partition, tuple[int, str]]:
         tps = [self._tp(p) for p in partitions]
         if not tps:
             return {}
@@ -114,12 +116,12 @@ class FaustConsumerControl:
         except KafkaError as exc:
             raise _translate(exc, "fetch committed offsets") from exc
         return {
-            tp.partition: (int(om.offset), om.metadata or "")
+            Partition(tp.partition): (int(om.offset), om.metadata or "")
             for tp, om in found.items()
             if om.offset >= 0
         }
 
-    async def commit(self, points: Mapping[int, CommitPoint]) -> None:
+    async def commit(self, points: Mapping[Partition, CommitPoint]) -> None:
         if not points:
             return
         offsets = {
@@ -137,7 +139,7 @@ class FaustConsumerControl:
         except KafkaError as exc:
             raise _translate(exc, "commit") from exc
 
-    async def end_offsets(self, partitions: Iterable[int]) -> dict[int, int]:
+    async def end_offsets(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
         tps = [self._tp(p) for p in partitions]
         if not tps:
             return {}
@@ -150,7 +152,7 @@ class FaustConsumerControl:
             found = await self._in_consumer_thread("end offsets", fetch, _QUICK_TIMEOUT_S)
         except (KafkaError, AssertionError) as exc:
             raise BrokerUnavailable(f"end offsets: {exc!r}") from exc
-        return {tp.partition: int(offset) for tp, offset in found.items()}
+        return {Partition(tp.partition): int(offset) for tp, offset in found.items()}
 
     def last_fetch_ms(self, partition: int) -> int | None:
         try:

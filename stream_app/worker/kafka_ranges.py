@@ -21,13 +21,14 @@ from aiokafka.errors import (  # type: ignore[import-untyped, unused-ignore]
 from aiokafka.structs import TopicPartition  # type: ignore[import-untyped, unused-ignore]
 
 from stream_app.worker.errors import BrokerUnavailable, RangeUnavailable, WorkerFatal
+from stream_app.worker.partitions import OffsetRange, Partition
 
 __all__ = ["RangeReader", "RangeRecord"]
 
 
 @dataclass(frozen=True, slots=True)
 class RangeRecord:
-    partition: int
+    partition: Partition
     offset: int
     key: bytes | None
     value: bytes | None
@@ -51,14 +52,14 @@ class RangeReader:
         self._client_id = client_id
         self._timeout_s = timeout_s
 
-    async def read(self, ranges: Iterable[tuple[int, int, int]]) -> list[RangeRecord]:
-        """Records of every ``(partition, first, last)`` range, in offset order per partition.
+    async def read(self, ranges: Iterable[OffsetRange]) -> list[RangeRecord]:
+        """Records of every range, in offset order per partition.
 
         Raises :class:`BrokerUnavailable` when Kafka does not answer in time,
         :class:`RangeUnavailable` when a range is no longer in the log (retention deleted it)
         and :class:`WorkerFatal` when Kafka refuses the read.
         """
-        wanted = {p: (first, last) for p, first, last in ranges}
+        wanted = {r.partition: (r.first, r.last) for r in ranges}
         if not wanted:
             return []
         consumer = AIOKafkaConsumer(
@@ -89,7 +90,11 @@ class RangeReader:
                         if first <= m.offset <= last:
                             out.append(
                                 RangeRecord(
-                                    tp.partition, m.offset, m.key, m.value, _timestamp_ms(m)
+                                    Partition(tp.partition),
+                                    m.offset,
+                                    m.key,
+                                    m.value,
+                                    _timestamp_ms(m),
                                 )
                             )
                     if messages and messages[-1].offset >= last:

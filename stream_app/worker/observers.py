@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Set
 from typing import Protocol
 
 __all__ = ["PartitionObserver", "PartitionObservers"]
@@ -25,7 +25,7 @@ _CALL_TIMEOUT_S = 30.0
 """An observer that takes longer is abandoned: partitions must change hands regardless."""
 
 
-async def _call(observer: object, what: str, call: Awaitable[None], partitions: set[int]) -> None:
+async def _call(observer: object, what: str, call: Awaitable[None], partitions: Set[int]) -> None:
     try:
         async with asyncio.timeout(_CALL_TIMEOUT_S):
             await call
@@ -54,7 +54,7 @@ class PartitionObservers:
     def add(self, observer: PartitionObserver) -> None:
         self._observers.append(observer)
 
-    async def assigned(self, partitions: set[int]) -> None:
+    async def assigned(self, partitions: Set[int]) -> None:
         for observer in self._observers:
             try:
                 await observer.partitions_assigned(set(partitions))
@@ -63,12 +63,12 @@ class PartitionObservers:
                     "%r failed on partitions %s assigned", observer, sorted(partitions)
                 )
 
-    async def revoked(self, partitions: set[int]) -> None:
+    async def revoked(self, partitions: Set[int]) -> None:
         for observer in self._observers:
             await _call(
                 observer, "revoked", observer.partitions_revoked(set(partitions)), partitions
             )
 
-    async def lost(self, partitions: set[int]) -> None:
+    async def lost(self, partitions: Set[int]) -> None:
         for observer in self._observers:
             await _call(observer, "lost", observer.partitions_lost(set(partitions)), partitions)

@@ -8,14 +8,11 @@ pushed forward) by other partitions, and giving a partition up drops exactly its
 either stored already or aggregated and waiting for the next flush (Faust seeks back to the
 committed offset after a rebalance, so the same records may be delivered twice).
 
-Commit metadata (:class:`CommitMetadata`, compact JSON) carries the partition's watermark, so a
-worker taking the partition over continues it and restores exactly the windows still open, and
+Commit metadata (:class:`CommitMetadata`, compact JSON) carries the partition's watermark and,
 while a flush is being written, the flush's *intent*: the exact offset ranges (and their
-starting watermarks) of every partition it covers. One flush is one insert into ClickHouse that
-materialized views fan out to several tables; a crash in the middle can leave some tables with
-the flush and others without it. The intent lets whoever takes a partition over rebuild that
-same flush from the same records and write it again with the same deduplication token: tables
-that have it ignore it, the others get it (see :mod:`stream_app.worker.takeover`).
+starting watermarks) of every partition it covers, so whoever takes the partition over can
+rebuild that flush (docs/architecture.md, "The flush cycle"). Offsets travel as
+:data:`Partition` and :class:`OffsetRange` values, never as bare tuples.
 """
 
 from __future__ import annotations
@@ -23,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from typing import NewType
 
 from aiokafka.partitioner import murmur2  # type: ignore[import-untyped, unused-ignore]
 
@@ -34,6 +32,8 @@ __all__ = [
     "MAX_METADATA_BYTES",
     "CommitMetadata",
     "CommitPoint",
+    "OffsetRange",
+    "Partition",
     "PartitionState",
     "RangeIntent",
     "partition_for_pool",
@@ -46,15 +46,31 @@ MAX_METADATA_BYTES = 4_000
 """Kafka's default ``offset.metadata.max.bytes`` is 4096."""
 NO_WATERMARK = WatermarkState(watermark_ms=None, max_event_ms=None)
 
+Partition = NewType("Partition", int)
+"""A partition of the requests topic (the worker consumes one topic)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetRange:
+    """Offsets ``first..last`` (inclusive) of one partition."""
+
+    partition: Partition
+    first: int
+    last: int
+
 
 @dataclass(frozen=True, slots=True)
 class RangeIntent:
     """Offsets ``first..last`` of one partition in a flush, and the watermark before them."""
 
-    partition: int
+    partition: Partition
     first_offset: int
     last_offset: int
     watermark: WatermarkState
+
+    @property
+    def offsets(self) -> OffsetRange:
+        return OffsetRange(self.partition, self.first_offset, self.last_offset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +110,7 @@ class CommitMetadata:
                 return None
             watermark = _watermark(doc["wm"], doc["mx"])
             intent = tuple(
-                RangeIntent(int(p), int(first), int(last), _watermark(wm, mx))
+                RangeIntent(Partition(int(p)), int(first), int(last), _watermark(wm, mx))
                 for p, first, last, wm, mx in doc.get("in", ())
             )
         except (ValueError, KeyError, TypeError) as exc:
@@ -144,7 +160,7 @@ class PartitionState:
     ``input_stalled`` whether fetch responses had stopped when last looked (idle clock).
     """
 
-    partition: int
+    partition: Partition
     aggregator: WindowAggregator
     next_offset: int
     committed: CommitPoint | None = None

@@ -19,9 +19,13 @@ from typing import Protocol
 from stream_app.worker.errors import PublishUnavailable
 from stream_app.worker.kafka_errors import is_retriable
 
-__all__ = ["Headers", "PublisherStats", "RecordSender", "TopicPublisher"]
+__all__ = ["PUBLISH_TIMEOUT_S", "Headers", "PublisherStats", "RecordSender", "TopicPublisher"]
 
 logger = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_S = 10.0
+"""How long the worker waits for the acknowledgements of what it publishes (dead letters,
+closed windows) before the step is retried later."""
 
 Headers = Sequence[tuple[str, bytes]]
 

@@ -25,12 +25,12 @@ from stream_app.core.aggregator import WindowAggregator
 from stream_app.core.config import AggregatorConfig
 from stream_app.core.contributions import Flush
 from stream_app.core.watermark import WatermarkState
+from stream_app.storage.sink import FlushSink
 from stream_app.worker.cycle import range_of
-from stream_app.worker.cycle_store import FlushSink
 from stream_app.worker.dead_letter_queue import WorkerDeadLetters
 from stream_app.worker.ingest import RecentBatches, ingest_record
 from stream_app.worker.kafka_ranges import RangeRecord
-from stream_app.worker.partitions import RangeIntent
+from stream_app.worker.partitions import OffsetRange, Partition, RangeIntent
 
 __all__ = ["FlushRebuilder", "RangeSource"]
 
@@ -40,7 +40,9 @@ _NEVER_IDLE_MS = 10**12
 
 
 class RangeSource(Protocol):
-    async def read(self, ranges: Sequence[tuple[int, int, int]]) -> list[RangeRecord]: ...
+    """Reads exact offset ranges of the requests topic (:class:`RangeReader`)."""
+
+    async def read(self, ranges: Sequence[OffsetRange]) -> list[RangeRecord]: ...
 
 
 class FlushRebuilder:
@@ -71,14 +73,14 @@ class FlushRebuilder:
         intent: Sequence[RangeIntent],
         records: Sequence[RangeRecord],
         parts: list[tuple[RangeIntent, Flush]] | None = None,
-    ) -> tuple[Flush, dict[int, WatermarkState]]:
+    ) -> tuple[Flush, dict[Partition, WatermarkState]]:
         """The flush of ``intent`` from its ``records`` and each partition's watermark after;
         ``parts`` receives each partition's own flush with its range."""
-        by_partition: dict[int, list[RangeRecord]] = {}
+        by_partition: dict[Partition, list[RangeRecord]] = {}
         for record in records:
             by_partition.setdefault(record.partition, []).append(record)
         merged = Flush()
-        watermarks: dict[int, WatermarkState] = {}
+        watermarks: dict[Partition, WatermarkState] = {}
         now_ms = self._clock()
         for r in intent:
             recent = RecentBatches(self._dedup_batches)
@@ -97,13 +99,13 @@ class FlushRebuilder:
                 )
                 if got.reason is not None:
                     self._dead_letters.record(
-                        r.partition,
-                        record.offset,
-                        record.key,
-                        record.value or b"",
-                        got.reason,
-                        now_ms,
                         "empty" if record.value is None else "decode",
+                        partition=r.partition,
+                        offset=record.offset,
+                        key=record.key,
+                        payload=record.value or b"",
+                        reason=got.reason,
+                        now_ms=now_ms,
                     )
             flush = aggregator.flush()
             for late in aggregator.drain_late():
@@ -118,23 +120,25 @@ class FlushRebuilder:
             watermarks[r.partition] = aggregator.watermark_state()
         return merged, watermarks
 
-    async def rebuild(self, intent: Sequence[RangeIntent]) -> dict[int, WatermarkState] | None:
+    async def rebuild(
+        self, intent: Sequence[RangeIntent]
+    ) -> dict[Partition, WatermarkState] | None:
         """Read, aggregate and write the flush of ``intent``; returns the watermark of each of
         its partitions after it, or None when the records do not give the same ranges (the
         flush is then not written: a different token could count it twice)."""
-        records = await self._reader.read(
-            [(r.partition, r.first_offset, r.last_offset) for r in intent]
-        )
+        records = await self._reader.read([r.offsets for r in intent])
         parts: list[tuple[RangeIntent, Flush]] = []
         flush, watermarks = self.build(intent, records, parts)
-        wanted = {(r.partition, r.first_offset, r.last_offset) for r in intent}
-        got = {(r.partition, r.first_offset, r.last_offset) for r in flush.ranges}
+        wanted = {r.offsets for r in intent}
+        got = {
+            OffsetRange(Partition(r.partition), r.first_offset, r.last_offset) for r in flush.ranges
+        }
         if wanted != got:
             logger.error(
                 "cannot rebuild the flush of %s ranges %s: the log gave %s; not written",
                 self._source,
-                sorted(wanted),
-                sorted(got),
+                _listed(wanted),
+                _listed(got),
             )
             return None
         rejected = await asyncio.to_thread(self._sink.write, flush)
@@ -146,6 +150,14 @@ class FlushRebuilder:
             "rewrote the flush of %s ranges %s after an interrupted write (deduplicated where "
             "it had been stored)",
             self._source,
-            sorted(wanted),
+            _listed(wanted),
         )
         return watermarks
+
+
+def _listed(ranges: set[OffsetRange]) -> list[str]:
+    return [f"{r.partition}:{r.first}-{r.last}" for r in sorted(ranges, key=_range_key)]
+
+
+def _range_key(r: OffsetRange) -> tuple[int, int]:
+    return (r.partition, r.first)

@@ -1,35 +1,13 @@
-"""The stream worker's runtime: records in, idempotent flushes out, offsets committed after.
+"""The stream worker: records in, idempotent flushes out, offsets committed after.
 
 Independent of Faust (:mod:`stream_app.worker.faust_app` wires it to an app): it sees records
-as (partition, offset, key, value) and talks to Kafka through a
-:class:`~stream_app.worker.kafka_consumer.ConsumerControl`.
-
-Record path (:meth:`StreamWorker.process`, synchronous, no I/O): a record of a partition this
-worker holds, at or past the partition's read position, is decoded (an envelope or a single
-event) and added to the partition's aggregator. Malformed records are queued for the
-dead-letter topic with the reason and their source offset; their offset still counts as
-processed. Nothing in the record path raises.
-
-Cycle (:meth:`StreamWorker.run_cycle`, every ``flush_interval_ms``):
-
-1. refresh end offsets; where a partition is behind, paused, or its broker stopped answering,
-   the idle rule is suspended (``defer_idle``) so delayed events are not judged late;
-2. per partition: close due windows, take the flush (partial sums since the last one with the
-   offset range it covers) and the watermark; late events become dead letters;
-3. deliver the dead letters; commit the flush's *intent* (its ranges, with the partitions'
-   unchanged offsets); write the flush (ONE idempotent insert, dedup token from the ranges);
-   publish the closed windows; call the window listeners; commit each partition's
-   ``last offset + 1`` with its watermark.
-
-If a step fails retriably the same cycle is retried later (same flush, same token: never double
-counted) with exponential backoff, and fetching is paused: the worker neither drops records nor
-buffers without bound. Completed steps are not repeated.
-
-Rebalance (:mod:`stream_app.worker.handover`): ``on_revoked`` stores and commits everything
-held (within ``revoke_timeout_s``; what does not make it is read again by the next owner) and
-drops all partition state; ``on_rebalance_complete`` takes the new assignment over
-(:mod:`stream_app.worker.takeover`) before Faust resumes fetching. Components keeping state per
-partition beside the aggregators register on :attr:`StreamWorker.observers`.
+as (partition, offset, key, value, timestamp) and talks to Kafka through a
+:class:`~stream_app.worker.kafka_consumer.ConsumerControl`. :class:`StreamWorker` composes the
+pieces: the record path (:meth:`StreamWorker.process`), the cycle loop's one call
+(:meth:`StreamWorker.run_cycle`: pause and back off while it fails, resume when it completes),
+the cycle store (:mod:`.cycle_store`), the hand-over (:mod:`.handover`) and the one commit
+point (:mod:`.committer`). What a cycle does, step by step: docs/architecture.md, "The flush
+cycle".
 """
 
 from __future__ import annotations
@@ -37,15 +15,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from operator import attrgetter
 
 from stream_app.core.config import AggregatorConfig
-from stream_app.storage.errors import SinkRejected, StorageError
-from stream_app.worker.cycle import Backoff, Cycle, take_cycle
+from stream_app.storage.errors import StorageError
+from stream_app.storage.sink import FlushSink
+from stream_app.worker.assignment import Assignment
+from stream_app.worker.committer import Committer
+from stream_app.worker.cycle import Backoff
 from stream_app.worker.cycle_store import (
     CycleStore,
-    FlushSink,
     PartitionWindowListener,
     WindowListener,
 )
@@ -57,35 +37,33 @@ from stream_app.worker.errors import (
     WorkerError,
     WorkerFatal,
 )
-from stream_app.worker.handover import PartitionHandover
+from stream_app.worker.handover import Handover
 from stream_app.worker.idle import IdleClock
 from stream_app.worker.ingest import ingest_record
 from stream_app.worker.kafka_consumer import ConsumerControl
 from stream_app.worker.kafka_ranges import RangeReader
 from stream_app.worker.observers import PartitionObservers
-from stream_app.worker.partitions import PartitionState
+from stream_app.worker.partitions import Partition, PartitionState
 from stream_app.worker.publisher import TopicPublisher
 from stream_app.worker.rebuild import FlushRebuilder, RangeSource
 from stream_app.worker.settings import WorkerSettings
 from stream_app.worker.stats import WorkerStats
 from stream_app.worker.takeover import StoredState
 
-__all__ = ["FlushSink", "StreamWorker", "WindowListener", "wall_clock_ms"]
+__all__ = ["StreamWorker", "WindowListener", "wall_clock_ms"]
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], int]
 
 _ts = attrgetter("ts_ms")
-_PUBLISH_TIMEOUT_S = 10.0
-"""How long dead letters may take to be acknowledged after a takeover."""
 
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class StreamWorker(PartitionHandover):
+class StreamWorker:
     """Windows per partition, flushes to storage, commits after (see the module docstring)."""
 
     def __init__(
@@ -103,11 +81,7 @@ class StreamWorker(PartitionHandover):
         self.settings = settings
         self.source = settings.requests_topic
         self.config = AggregatorConfig.from_settings(settings.pipeline)
-        self._sink = sink
-        self._storage = storage
         self._consumer = consumer
-        self._dead_letters = dead_letters
-        self._windows = windows
         self._clock = clock
         self.stats = WorkerStats()
         self.dead_letters = WorkerDeadLetters(
@@ -132,31 +106,43 @@ class StreamWorker(PartitionHandover):
             clock=clock,
             dedup_batches=settings.dedup_batches,
         )
+        self.committer = Committer(consumer, self.stats)
+        """The one place offsets are committed (cycles and takeovers)."""
         self.observers = PartitionObservers()
         """Told when partitions are taken over and given up (per-partition state beside ours)."""
-        self._store = CycleStore(
+        self.cycle_store = CycleStore(
             settings,
             sink=sink,
-            consumer=consumer,
-            dead_letters=dead_letters,
+            committer=self.committer,
+            dead_letters=self.dead_letters,
             windows=windows,
             stats=self.stats,
             clock=clock,
-            on_rejected=lambda source, row: self.dead_letters.rejected(source, row, clock()),
         )
-        self._partitions: dict[int, PartitionState] = {}
-        self._record_times: list[tuple[int, int]] = []
-        self._cycle: Cycle | None = None
         self._lock = asyncio.Lock()
-        self._takeover: asyncio.Task[None] | None = None
-        self._stopping = False
         self._backoff = Backoff(
             settings.sink_backoff_initial_ms / 1000, settings.sink_backoff_max_ms / 1000
         )
         self._idle = IdleClock(
             consumer, idle_ms=self.config.idle_timeout_ms, stall_ms=settings.broker_stall_ms
         )
-        self.lag: dict[int, int] = {}
+        self._handover = Handover(
+            settings,
+            config=self.config,
+            consumer=consumer,
+            committer=self.committer,
+            storage=storage,
+            rebuilder=self.rebuilder,
+            store=self.cycle_store,
+            idle=self._idle,
+            observers=self.observers,
+            dead_letters=self.dead_letters,
+            windows=windows,
+            stats=self.stats,
+            lock=self._lock,
+            backoff=self._backoff,
+            clock=clock,
+        )
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -164,35 +150,59 @@ class StreamWorker(PartitionHandover):
         """Call ``listener`` with each batch of closed pool x region windows (and per-proxy
         windows too when ``per_proxy``), after they are stored and before offsets are committed.
         Listener errors are logged, never raised."""
-        self._store.add_listener(listener, per_proxy=per_proxy)
+        self.cycle_store.add_listener(listener, per_proxy=per_proxy)
 
     def add_partition_listener(self, listener: PartitionWindowListener) -> None:
         """Like :meth:`add_listener`, one call per partition with the windows it closed."""
-        self._store.add_partition_listener(listener)
+        self.cycle_store.add_partition_listener(listener)
 
     @property
-    def partitions(self) -> list[int]:
+    def partitions(self) -> list[Partition]:
         """The partitions this worker holds (taken over and not given up)."""
-        return sorted(self._partitions)
+        return sorted(self._handover.assignment.partitions)
 
-    def partition_state(self, partition: int) -> PartitionState | None:
-        return self._partitions.get(partition)
+    def partition_state(self, partition: Partition) -> PartitionState | None:
+        return self._handover.assignment.partitions.get(partition)
+
+    @property
+    def assignment(self) -> Assignment:
+        """The current assignment (its partitions' states, the pending cycle)."""
+        return self._handover.assignment
+
+    @property
+    def lag(self) -> dict[Partition, int]:
+        """Records behind the end of the log per held partition, when last looked."""
+        return self._handover.assignment.lag
 
     @property
     def taking_over(self) -> bool:
         """True while a takeover runs (or waits for storage/Kafka to answer)."""
-        return self._takeover is not None and not self._takeover.done()
+        return self._handover.taking_over
 
     @property
     def retry_delay_s(self) -> float | None:
         """How long to wait before the next cycle when one is being retried, else None."""
-        return self._backoff.current_s if self._cycle is not None else None
+        return self._backoff.current_s if self._handover.assignment.cycle is not None else None
+
+    # -- hand-over ----------------------------------------------------------------------------
+
+    async def on_revoked(self) -> None:
+        """Store and commit what is held (bounded), then drop every partition's state."""
+        await self._handover.on_revoked()
+
+    async def on_rebalance_complete(self, assigned: Iterable[Partition]) -> None:
+        """Take over ``assigned`` before Faust resumes fetching (see :mod:`.handover`)."""
+        await self._handover.on_rebalance_complete(assigned)
+
+    async def shutdown(self) -> None:
+        """Final store and commit; afterwards every record is left for the next owner."""
+        await self._handover.shutdown()
 
     # -- record path --------------------------------------------------------------------------
 
     def process(
         self,
-        partition: int,
+        partition: Partition,
         offset: int,
         key: bytes | None,
         value: bytes | None,
@@ -204,7 +214,8 @@ class StreamWorker(PartitionHandover):
         (:mod:`stream_app.core.record_time`). Never raises: a record that makes any step fail
         is dead-lettered with the reason and counted (``stats.consume_errors``).
         """
-        state = self._partitions.get(partition)
+        held = self._handover.assignment
+        state = held.partitions.get(partition)
         if state is None:
             self.stats.foreign_records += 1
             return
@@ -228,19 +239,27 @@ class StreamWorker(PartitionHandover):
                 recent=state.recent,
             )
         except Exception as exc:
-            self.dead_letters.failed(partition, offset, key, value, wall_ms, exc)
+            self.dead_letters.failed(
+                exc, partition=partition, offset=offset, key=key, value=value, now_ms=wall_ms
+            )
             return
         if got.events:
             events = got.events
             count = len(events)
             self.stats.events += count
-            self._record_times.append((count, sum(map(_ts, events)) // count))
+            held.record_times.append((count, sum(map(_ts, events)) // count))
         elif got.repeated:
             self.stats.repeated_batches += 1
         elif got.reason is not None:
             kind: DeadLetterKind = "empty" if value is None else "decode"
             self.dead_letters.record(
-                partition, offset, key, value or b"", got.reason, wall_ms, kind
+                kind,
+                partition=partition,
+                offset=offset,
+                key=key,
+                payload=value or b"",
+                reason=got.reason,
+                now_ms=wall_ms,
             )
 
     # -- cycles -------------------------------------------------------------------------------
@@ -251,41 +270,42 @@ class StreamWorker(PartitionHandover):
         Raises :class:`WorkerFatal` when storage rejects the flush for good.
         """
         async with self._lock:
-            if not self._partitions and self._cycle is None:
+            held = self._handover.assignment
+            if held.empty:
                 self.stats.last_cycle_wall_ms = self._clock()
                 return True
             now_ms = self._clock()
-            clocks = await self._watch_input(now_ms)
-            if self._cycle is None:
-                self._cycle = self._take(now_ms, clocks)
+            clocks = await self._watch_input(held, now_ms)
+            if held.cycle is None:
+                held.cycle = self.cycle_store.take(held, now_ms, clocks)
             try:
-                await self._complete(self._cycle)
+                await self.cycle_store.complete(held.cycle, held.partitions)
             except (StorageError, WorkerError) as exc:
-                if isinstance(exc, SinkRejected | WorkerFatal):
+                if not exc.retriable:  # SinkRejected, WorkerFatal: waiting cannot help
                     raise WorkerFatal(f"cannot store flush: {exc}") from exc
-                await self._on_unavailable(exc)
+                await self._on_unavailable(held, exc)
                 return False
-            self._cycle = None
-            await self._on_available()
+            held.cycle = None
+            await self._on_available(held)
             self.stats.cycles += 1
             self.stats.last_cycle_wall_ms = self._clock()
             return True
 
-    async def _watch_input(self, now_ms: int) -> dict[int, int]:
+    async def _watch_input(self, held: Assignment, now_ms: int) -> dict[Partition, int]:
         """Lag per partition, and each partition's idle clock for closing windows; the idle rule
         is suspended where input is behind (a backlog is not idleness) or the worker is paused."""
-        partitions = list(self._partitions)
+        partitions = list(held.partitions)
         try:
             ends = await self._consumer.end_offsets(partitions)
             self.stats.broker_reachable = True
         except BrokerUnavailable:
             ends = {}
             self.stats.broker_reachable = False
-        clocks: dict[int, int] = {}
-        for p, state in self._partitions.items():
+        clocks: dict[Partition, int] = {}
+        for p, state in held.partitions.items():
             end = ends.get(p)
             if end is not None:
-                self.lag[p] = max(0, end - state.next_offset)
+                held.lag[p] = max(0, end - state.next_offset)
             if self.stats.paused or end is None or end > state.next_offset:
                 state.aggregator.defer_idle(now_ms)
             clocks[p] = self._idle.clock(state, now_ms)
@@ -293,25 +313,7 @@ class StreamWorker(PartitionHandover):
             self._consumer.pause(partitions)  # a rebalance may have resumed them
         return clocks
 
-    def _take(self, now_ms: int, clocks: dict[int, int]) -> Cycle:
-        """Close due windows and take every partition's flush (no I/O)."""
-
-        times, self._record_times = self._record_times, []
-        cycle = take_cycle(
-            self._partitions.values(),
-            clocks,
-            times,
-            lambda late: self.dead_letters.late(late, now_ms),
-            lambda refused: self.dead_letters.out_of_range(refused, now_ms),
-        )
-        self.stats.windows_closed += len(cycle.scopes)
-        self.stats.proxy_windows_closed += len(cycle.proxies)
-        return cycle
-
-    async def _complete(self, cycle: Cycle) -> None:
-        await self._store.complete(cycle, self._partitions)
-
-    async def _on_unavailable(self, exc: Exception) -> None:
+    async def _on_unavailable(self, held: Assignment, exc: Exception) -> None:
         if isinstance(exc, PartitionsLost):
             # The group moved on without us: stop at once (every write needs a successful
             # intent commit, so nothing more is written); the rebalance that follows drops
@@ -319,8 +321,7 @@ class StreamWorker(PartitionHandover):
             logger.warning(
                 "the group rebalanced under this worker, dropping its partitions: %s", exc
             )
-            self._cycle = None
-            await self._lose(set(self._partitions))
+            await self._handover.lose()
             return
         if isinstance(exc, PublishUnavailable):
             self.stats.publish_failures += 1
@@ -330,21 +331,21 @@ class StreamWorker(PartitionHandover):
         if not self.stats.paused:
             self.stats.paused = True
             self.stats.pauses += 1
-            self._consumer.pause(self._partitions)
+            self._consumer.pause(held.partitions)
             logger.warning("pausing consumption, the cycle is retried in %.1f s: %s", delay_s, exc)
         else:
             logger.info("cycle still failing, next try in %.1f s: %s", delay_s, exc)
         now_ms = self._clock()
-        for state in self._partitions.values():
+        for state in held.partitions.values():
             state.aggregator.defer_idle(now_ms)
 
-    async def _on_available(self) -> None:
+    async def _on_available(self, held: Assignment) -> None:
         self._backoff.reset()
         if self.stats.paused:
             # Records of paused partitions fetched meanwhile were dropped by the consumer:
             # read on from the first offset not aggregated yet.
-            for p, state in self._partitions.items():
+            for p, state in held.partitions.items():
                 await self._consumer.seek(p, state.next_offset)
             self.stats.paused = False
-            self._consumer.resume(self._partitions)
+            self._consumer.resume(held.partitions)
             logger.warning("storage and Kafka available again: consumption resumed")

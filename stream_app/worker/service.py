@@ -34,7 +34,7 @@ from stream_app.storage.client import StorageClient, get_client
 from stream_app.storage.migrate import Migrator
 from stream_app.storage.queries import StorageQueries
 from stream_app.storage.settings import StorageSettings
-from stream_app.storage.sink import ClickHouseSink
+from stream_app.storage.sink import ClickHouseSink, FlushSink
 from stream_app.worker.alerting import WorkerAlerting
 from stream_app.worker.errors import WorkerFatal
 from stream_app.worker.faust_app import FaustSender, build_app, connect_worker
@@ -43,8 +43,9 @@ from stream_app.worker.group_watermarks import GroupWatermarks
 from stream_app.worker.http import MetricsServer
 from stream_app.worker.kafka_consumer import FaustConsumerControl
 from stream_app.worker.metrics import WorkerCollector
+from stream_app.worker.partitions import Partition
 from stream_app.worker.publisher import TopicPublisher
-from stream_app.worker.runtime import FlushSink, StreamWorker, WindowListener, wall_clock_ms
+from stream_app.worker.runtime import StreamWorker, WindowListener, wall_clock_ms
 from stream_app.worker.settings import WorkerSettings
 from stream_app.worker.topics import create_topics
 
@@ -204,7 +205,7 @@ class WorkerService:
         if worker is None:
             return PipelineStatus()
         sink_ok = not worker.stats.paused
-        held = [partition] if partition is not None else worker.partitions
+        held = [Partition(partition)] if partition is not None else worker.partitions
         marks = []
         for p in held:
             state = worker.partition_state(p)

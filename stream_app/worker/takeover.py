@@ -1,4 +1,6 @@
-"""Taking partitions over after a (re)assignment: where to read from, what was still open.
+"""Taking partitions over after a (re)assignment: where to read from, what was still open
+(the hand-over in docs/architecture.md, "The flush cycle"; commits go through the
+:class:`~stream_app.worker.committer.Committer`).
 
 For the newly assigned partitions, in this order:
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,6 +34,7 @@ from stream_app.core.aggregator import WindowAggregator
 from stream_app.core.config import AggregatorConfig
 from stream_app.core.watermark import WatermarkState
 from stream_app.storage.results import RestoredWindow
+from stream_app.worker.committer import Committer
 from stream_app.worker.errors import RangeUnavailable
 from stream_app.worker.ingest import RecentBatches
 from stream_app.worker.kafka_consumer import ConsumerControl
@@ -39,6 +42,7 @@ from stream_app.worker.partitions import (
     NO_WATERMARK,
     CommitMetadata,
     CommitPoint,
+    Partition,
     PartitionState,
     RangeIntent,
     partition_for_pool,
@@ -53,7 +57,7 @@ logger = logging.getLogger(__name__)
 class StoredState(Protocol):
     """What storage tells a worker taking partitions over (:class:`StorageQueries`)."""
 
-    def last_offsets(self, source: str) -> dict[int, int]: ...
+    def last_offsets(self, source: str) -> Mapping[int, int]: ...
 
     def restore_open_windows(self, since_ms: int) -> list[RestoredWindow]: ...
 
@@ -62,19 +66,20 @@ class StoredState(Protocol):
 class Takeover:
     """The outcome of :func:`take_over`: ready partition states and what was done for them."""
 
-    states: dict[int, PartitionState] = field(default_factory=dict)
-    committed_ahead: dict[int, CommitPoint] = field(default_factory=dict)
+    states: dict[Partition, PartitionState] = field(default_factory=dict)
+    committed_ahead: dict[Partition, CommitPoint] = field(default_factory=dict)
     rebuilt_flushes: int = 0
     restored_windows: int = 0
     skipped_windows: int = 0
 
 
 async def take_over(
-    partitions: Iterable[int],
+    partitions: Iterable[Partition],
     *,
     source: str,
     config: AggregatorConfig,
     consumer: ConsumerControl,
+    committer: Committer,
     storage: StoredState,
     rebuilder: FlushRebuilder,
     now_ms: int,
@@ -90,12 +95,12 @@ async def take_over(
     result = Takeover()
     if not wanted:
         return result
-    committed: dict[int, CommitPoint] = {}
+    committed: dict[Partition, CommitPoint] = {}
     for p, (offset, metadata) in (await consumer.committed(wanted)).items():
         committed[p] = CommitPoint(
             offset, CommitMetadata.decode(metadata) or CommitMetadata(NO_WATERMARK)
         )
-    closed_before = await _finish_interrupted_writes(committed, consumer, rebuilder, result)
+    closed_before = await _finish_interrupted_writes(committed, committer, rebuilder, result)
     stored = await asyncio.to_thread(storage.last_offsets, source)
     for p in wanted:
         point = committed.get(p)
@@ -120,7 +125,7 @@ async def take_over(
             recent=RecentBatches(dedup_batches) if dedup_batches else None,
         )
     if result.committed_ahead:
-        await consumer.commit(result.committed_ahead)
+        await committer.settle(result.committed_ahead)
         logger.info(
             "storage is ahead of the committed offsets of %s: committed %s",
             source,
@@ -136,11 +141,11 @@ async def take_over(
 
 
 async def _finish_interrupted_writes(
-    committed: dict[int, CommitPoint],
-    consumer: ConsumerControl,
+    committed: dict[Partition, CommitPoint],
+    committer: Committer,
     rebuilder: FlushRebuilder,
     result: Takeover,
-) -> dict[int, WatermarkState]:
+) -> dict[Partition, WatermarkState]:
     """Rebuild and rewrite every flush whose intent is on a committed offset; commit past it.
 
     Returns, per partition finished here, the watermark up to which windows had been closed
@@ -151,7 +156,7 @@ async def _finish_interrupted_writes(
     for point in committed.values():
         if point.meta.intent:
             intents[point.meta.intent] = None
-    closed_before: dict[int, WatermarkState] = {}
+    closed_before: dict[Partition, WatermarkState] = {}
     for intent in intents:
         try:
             after = await rebuilder.rebuild(intent)
@@ -159,7 +164,7 @@ async def _finish_interrupted_writes(
             logger.error("flush of an interrupted write cannot be rebuilt: %s", exc)
             after = None
         result.rebuilt_flushes += after is not None
-        ends: dict[int, CommitPoint] = {}
+        ends: dict[Partition, CommitPoint] = {}
         for r in intent:
             current = committed.get(r.partition)
             if current is None or current.meta.intent != intent:
@@ -167,7 +172,7 @@ async def _finish_interrupted_writes(
             watermark = after[r.partition] if after is not None else r.watermark
             ends[r.partition] = CommitPoint(r.last_offset + 1, CommitMetadata(watermark))
             closed_before[r.partition] = r.watermark
-        await consumer.commit(ends)
+        await committer.settle(ends)
         committed.update(ends)
     return closed_before
 
@@ -180,7 +185,7 @@ def _boundary_ms(watermark: WatermarkState, now_ms: int, horizon_ms: int) -> int
 
 async def _restore_windows(
     result: Takeover,
-    closed_before: dict[int, WatermarkState],
+    closed_before: dict[Partition, WatermarkState],
     config: AggregatorConfig,
     consumer: ConsumerControl,
     storage: StoredState,
@@ -198,7 +203,7 @@ async def _restore_windows(
     since_ms = max(0, min(boundaries.values()) - longest_ms + 1)
     windows = await asyncio.to_thread(storage.restore_open_windows, since_ms)
     for window in windows:
-        p = partition_for_pool(window.scope.pool, count)
+        p = Partition(partition_for_pool(window.scope.pool, count))
         state = result.states.get(p)
         if state is None:
             continue

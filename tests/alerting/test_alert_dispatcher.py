@@ -15,7 +15,7 @@ from schemas.alerts import AlertEvent
 from stream_app.alerting.backoff import RetryPolicy
 from stream_app.alerting.dead_letter import JsonlDeadLetter
 from stream_app.alerting.dispatcher import AlertDispatcher
-from stream_app.alerting.errors import DeliveryRejected, SinkUnavailable
+from stream_app.alerting.errors import DeliveryRejected, DeliveryUnavailable
 from stream_app.alerting.metrics import AlertingMetrics
 from stream_app.alerting.webhook_sink import WebhookSink
 
@@ -127,7 +127,7 @@ async def test_stuck_sink_drops_oldest_and_never_blocks_publisher(
 async def test_transient_failures_are_retried_then_delivered(
     metrics: AlertingMetrics, registry: CollectorRegistry, tmp_path: Path
 ) -> None:
-    sink = ScriptedSink([SinkUnavailable("HTTP 503"), SinkUnavailable("timeout")])
+    sink = ScriptedSink([DeliveryUnavailable("HTTP 503"), DeliveryUnavailable("timeout")])
     dead = JsonlDeadLetter(tmp_path / "dead.jsonl")
     dispatcher = AlertDispatcher([sink], metrics, retry=FAST, dead_letter=dead)
     await dispatcher.start()
@@ -252,7 +252,7 @@ async def test_unreachable_webhook_is_retriable(metrics: AlertingMetrics, tmp_pa
     assert await dispatcher.drain(timeout_s=10)
     (record,) = dead.read()
     assert record["attempts"] == FAST.max_attempts
-    assert record["reason"].startswith("SinkUnavailable")
+    assert record["reason"].startswith("DeliveryUnavailable")
     await dispatcher.close()
 
 

@@ -13,7 +13,7 @@ from alert_test_events import event
 from schemas.alerts import AlertEvent, AlertStatus
 from stream_app.alerting.backoff import RetryPolicy
 from stream_app.alerting.dispatcher import AlertDispatcher
-from stream_app.alerting.errors import SinkUnavailable
+from stream_app.alerting.errors import DeliveryUnavailable
 from stream_app.alerting.kafka_sink import KafkaAlertSink, alerts_topic
 from stream_app.alerting.metrics import AlertingMetrics
 from tests.support.kafka import TopicFactory
@@ -84,7 +84,7 @@ async def test_alerts_topic_gets_exactly_the_events_keyed_by_fingerprint(
 async def test_unreachable_broker_is_a_retriable_failure(metrics: AlertingMetrics) -> None:
     sink = KafkaAlertSink(f"127.0.0.1:{free_port()}", "nowhere", request_timeout_ms=2000)
     await sink.start()  # not fatal
-    with pytest.raises(SinkUnavailable):
+    with pytest.raises(DeliveryUnavailable):
         await sink.deliver(event())
     await sink.close()
     dispatcher = AlertDispatcher(

@@ -54,9 +54,30 @@ class RecordingClient:
             return list(self.tables)
         if self.applied is not None and "system.tables" in sql:
             return [(1,)]  # the status table exists
+        if self.applied is not None and "system.columns" in sql:
+            return [(f"Enum8({', '.join(DIRECTIONS)})",)]  # with the run marks
         if self.applied is not None and "argMax" in sql:
             return [(m.version, m.name, "up", m.checksum, 1) for m in self.applied]
         return [(0,)]
+
+    def named_rows(self, sql: str, parameters: Any = None, **kwargs: Any) -> list[dict[str, Any]]:
+        if self.applied is not None and "'running'" in sql:
+            return []  # no run in progress
+        if self.applied is not None and "argMax" in sql:
+            return [
+                {
+                    "version": m.version,
+                    "last_name": m.name,
+                    "last_direction": "up",
+                    "last_checksum": m.checksum,
+                    "applied_at_ms": 1,
+                }
+                for m in self.applied
+            ]
+        return []
+
+
+DIRECTIONS = ("'up' = 1", "'down' = 2", "'running' = 3", "'failed' = 4")
 
 
 def cluster_settings(**overrides: Any) -> StorageSettings:

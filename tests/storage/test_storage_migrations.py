@@ -10,6 +10,7 @@ from storage_store import Store
 
 from schemas.migrations import Migration, MigrationFileError, load_migrations
 from stream_app.storage.client import StorageClient
+from stream_app.storage.engines import quote_identifier
 from stream_app.storage.errors import MigrationError
 from stream_app.storage.migrate import Migrator
 from stream_app.storage.settings import StorageSettings
@@ -53,7 +54,7 @@ def status_rows(store: Store) -> list[tuple[int, str, str, str]]:
         (int(v), n, str(d), c)
         for v, n, d, c in store.client.rows(
             f"SELECT version, name, toString(direction), checksum "
-            f"FROM {store.db}.schema_migrations ORDER BY seq"
+            f"FROM {store.db}.schema_migrations WHERE direction IN ('up', 'down') ORDER BY seq"
         )
     ]
 
@@ -184,6 +185,80 @@ def test_failed_migration_names_itself_and_is_not_recorded(
     migrator = Migrator(storage_client, settings, migrations=[good, fixed])
     assert [m.version for m in migrator.migrate()] == [2]
     assert {s.version: s.applied for s in migrator.status()} == {1: True, 2: True}
+
+
+def test_every_step_is_marked_running_before_it_runs(fresh_store: Store) -> None:
+    marks = [
+        (int(v), str(d))
+        for v, d in fresh_store.client.rows(
+            f"SELECT version, toString(direction) FROM {fresh_store.db}.schema_migrations "
+            "ORDER BY seq"
+        )
+    ]
+    known = load_migrations()
+    assert marks == [pair for m in known for pair in ((m.version, "running"), (m.version, "up"))]
+    assert fresh_store.migrator.running_steps() == []
+
+
+def test_a_run_in_progress_refuses_another_until_taken_over(
+    make_settings: Callable[..., StorageSettings], storage_client: StorageClient
+) -> None:
+    settings = make_settings()
+    things = _migration(
+        1,
+        "things",
+        "CREATE TABLE IF NOT EXISTS ${db}.things (x UInt8) ENGINE = Memory;",
+        "DROP TABLE IF EXISTS ${db}.things;",
+    )
+    more = _migration(
+        2,
+        "more_things",
+        "CREATE TABLE IF NOT EXISTS ${db}.more (x UInt8) ENGINE = Memory;",
+        "DROP TABLE IF EXISTS ${db}.more;",
+    )
+    Migrator(storage_client, settings, migrations=[things]).migrate()
+    crashed = Migrator(storage_client, settings, migrations=[things, more])
+    crashed._record(more, "running")  # a run that died between its mark and its statements
+
+    (running,) = crashed.running_steps()
+    assert running.label == "0002_more_things"
+    for attempt in (crashed.migrate, lambda: crashed.rollback(0)):
+        with pytest.raises(MigrationError) as info:
+            attempt()
+        message = str(info.value)
+        assert "0002_more_things" in message
+        assert f"in progress since {running.since}" in message
+        assert "--take-over" in message
+    assert {s.version: s.applied for s in crashed.status()} == {1: True, 2: False}
+
+    assert [m.version for m in crashed.migrate(take_over=True)] == [2]
+    assert crashed.running_steps() == []
+    assert {s.version: s.applied for s in crashed.status()} == {1: True, 2: True}
+    assert crashed.migrate() == []
+
+
+def test_a_status_table_from_before_run_marks_learns_them(
+    make_settings: Callable[..., StorageSettings], storage_client: StorageClient
+) -> None:
+    settings = make_settings()
+    things = _migration(
+        1,
+        "things",
+        "CREATE TABLE IF NOT EXISTS ${db}.things (x UInt8) ENGINE = Memory;",
+        "DROP TABLE IF EXISTS ${db}.things;",
+    )
+    migrator = Migrator(storage_client, settings, migrations=[things])
+    db = quote_identifier(settings.database)
+    storage_client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
+    storage_client.command(
+        f"CREATE TABLE {db}.schema_migrations (seq UInt64, version UInt32, name String, "
+        "direction Enum8('up' = 1, 'down' = 2), checksum String, "
+        "applied_at DateTime64(3, 'UTC') DEFAULT now64(3, 'UTC')) "
+        "ENGINE = MergeTree ORDER BY (version, seq)"
+    )
+    assert [m.version for m in migrator.migrate()] == [1]
+    assert migrator.running_steps() == []
+    assert {s.version: s.applied for s in migrator.status()} == {1: True}
 
 
 def test_edited_or_unknown_applied_migrations_are_refused(

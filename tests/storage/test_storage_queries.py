@@ -238,3 +238,13 @@ def test_resolution_for_range(span_ms: int, max_points: int, expected: Resolutio
 def test_resolution_for_range_needs_a_point() -> None:
     with pytest.raises(ValueError, match="max_points"):
         resolution_for_range(1, 0)
+
+
+def test_named_rows_decode_columns_by_name(store: Store) -> None:
+    rows = store.client.named_rows(
+        "SELECT number AS n, toString(number) AS s FROM system.numbers "
+        "WHERE number < {limit:UInt32} ORDER BY n",
+        parameters={"limit": 2},
+    )
+    assert rows == [{"n": 0, "s": "0"}, {"n": 1, "s": "1"}]
+    assert store.client.named_rows("SELECT 1 AS x WHERE 0") == []

@@ -16,7 +16,7 @@ from stream_app.storage.results import RestoredWindow
 from stream_app.storage.sink import RejectedRow
 from stream_app.worker.kafka_ranges import RangeRecord
 from stream_app.worker.metrics import WorkerCollector
-from stream_app.worker.partitions import NO_WATERMARK, CommitPoint, RangeIntent
+from stream_app.worker.partitions import NO_WATERMARK, CommitPoint, OffsetRange, RangeIntent
 from stream_app.worker.publisher import Headers, TopicPublisher
 from stream_app.worker.runtime import StreamWorker
 
@@ -80,7 +80,7 @@ class _Ranges:
     def __init__(self, records: list[RangeRecord]) -> None:
         self.records = records
 
-    async def read(self, ranges: Sequence[tuple[int, int, int]]) -> list[RangeRecord]:
+    async def read(self, ranges: Sequence[OffsetRange]) -> list[RangeRecord]:
         return self.records
 
 

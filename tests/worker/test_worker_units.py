@@ -4,6 +4,7 @@ repeated-envelope detection, dead-letter records and settings validation/loading
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 from pathlib import Path
 
@@ -139,3 +140,45 @@ def test_settings_refuse_a_stall_threshold_longer_than_grace_plus_idle() -> None
         load_worker_settings(worker={"pipeline": {"window_s": 0}})
     with pytest.raises(ValidationError, match="min_insync_replicas"):
         load_worker_settings(worker={"topics": {"replication_factor": 1, "min_insync_replicas": 2}})
+
+
+def test_every_error_tree_says_whether_it_is_retriable_and_no_name_is_shared() -> None:
+    modules = [
+        "schemas.errors",
+        "producer.errors",
+        "stream_app.storage.errors",
+        "stream_app.worker.errors",
+        "stream_app.alerting.errors",
+        "stream_app.serve.errors",
+        "stream_app.simulator.errors",
+        "stream_app.core.rules.errors",
+    ]
+    seen: dict[str, str] = {}
+    for name in modules:
+        module = importlib.import_module(name)
+        for cls in vars(module).values():
+            if not (isinstance(cls, type) and issubclass(cls, Exception)):
+                continue
+            if cls.__module__ != name:
+                continue
+            assert isinstance(getattr(cls, "retriable", None), bool), cls
+            assert cls.__name__ not in seen, f"{cls.__name__} in {name} and {seen[cls.__name__]}"
+            seen[cls.__name__] = name
+    assert seen.keys() >= RETRIABLE
+    for name in RETRIABLE:
+        module = importlib.import_module(seen[name])
+        assert getattr(module, name).retriable is True
+    assert "PublishRejected" not in seen  # never raised: not exported
+
+
+RETRIABLE = {
+    "TransportUnavailable",
+    "SpoolError",
+    "SinkUnavailable",
+    "BrokerUnavailable",
+    "PartitionsLost",
+    "PublishUnavailable",
+    "DeliveryUnavailable",
+    "IngestBusy",
+    "IngestUnavailable",
+}

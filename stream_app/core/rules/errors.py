@@ -12,9 +12,13 @@ older than the last evaluated one, aggregates of another window or window size.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class RuleEngineError(Exception):
     """Base class of the errors raised by :mod:`stream_app.core.rules`."""
+
+    retriable: ClassVar[bool] = False
 
 
 class StateError(RuleEngineError, ValueError):
