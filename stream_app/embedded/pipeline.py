@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from producer import InProcessTransport
 from schemas.aggregates import WindowAggregate
@@ -27,7 +26,7 @@ from stream_app.dead_letters import DeadLetters
 from stream_app.embedded.handoff import DecodedRecord, RecordHandoff
 from stream_app.settings import PipelineSettings
 from stream_app.storage.errors import SinkUnavailable
-from stream_app.storage.sink import FlushSink, RejectedRow
+from stream_app.storage.sink import FlushSink, RawEventSink, RejectedRow
 
 logger = logging.getLogger(__name__)
 
@@ -36,13 +35,6 @@ Clock = Callable[[], int]
 
 _TAKE_PER_TURN = 64
 _BACKOFF_MAX_S = 5.0
-
-
-class RawEventSink(Protocol):
-    """Where raw events go when they are kept (:meth:`ClickHouseSink.write_raw`)."""
-
-    def write_raw(self, events: Sequence[WireEvent], dedup_token: str | None = None) -> int:
-        """Store raw events idempotently by ``dedup_token``; SinkUnavailable when retriable."""
 
 
 def wall_clock_ms() -> int:

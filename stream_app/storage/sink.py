@@ -40,7 +40,7 @@ from stream_app.storage.rows import INGEST_COLUMNS, RAW_COLUMNS, flush_columns, 
 from stream_app.storage.settings import StorageSettings
 from stream_app.storage.tables import INGEST_TABLE, RAW_TABLE
 
-__all__ = ["ClickHouseSink", "FlushSink", "RejectedRow", "SinkStats"]
+__all__ = ["ClickHouseSink", "FlushSink", "RawEventSink", "RejectedRow", "SinkStats"]
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +143,15 @@ class FlushSink(Protocol):
     def write(self, flush: Flush) -> Sequence[RejectedRow]:
         """Store one flush idempotently; raise SinkUnavailable when it may be retried; return
         the rows refused for their data (the rest is stored)."""
+
+
+class RawEventSink(Protocol):
+    """Where raw events go when they are kept (``PWM_STORAGE_RAW_EVENTS``): written before the
+    flush of their records, under that flush's token, so a rewritten flush rewrites them
+    harmlessly (:meth:`ClickHouseSink.write_raw`)."""
+
+    def write_raw(self, events: Sequence[WireEvent], dedup_token: str | None = None) -> int:
+        """Store raw events idempotently by ``dedup_token``; SinkUnavailable when retriable."""
 
 
 class ClickHouseSink:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from schemas.aggregates import WindowAggregate
+from schemas.wire import WireEvent
 from stream_app.core.contributions import Contribution, Flush
 from stream_app.core.late import LateEvent
 from stream_app.core.record_time import OutOfRange
@@ -61,6 +62,8 @@ class Unit:
     """Committed before the write: unchanged offsets, metadata with the flush's ranges."""
     parts: list[tuple[RangeIntent, Flush]] = field(default_factory=list)
     """The partitions' flushes merged into ``flush``, with their ranges."""
+    raw: list[WireEvent] = field(default_factory=list)
+    """The raw events of the unit's records, while raw events are kept (else empty)."""
 
     def range_of(self, contribution: Contribution) -> RangeIntent:
         """The range of the partition whose flush holds ``contribution`` (one of ``flush``'s)."""
@@ -147,6 +150,7 @@ def take_cycle(
     proxies: list[WindowAggregate] = []
     commits: dict[Partition, CommitPoint] = {}
     pending: list[tuple[RangeIntent, Flush]] = []
+    raw: dict[Partition, list[WireEvent]] = {}
     by_partition: dict[Partition, PartitionWindows] = {}
     late = 0
     for state in states:
@@ -170,6 +174,8 @@ def take_cycle(
                 state.partition, span.first_offset, span.last_offset, state.flushed_watermark
             )
             pending.append((start, flush))
+            if state.raw:
+                raw[state.partition], state.raw = state.raw, []
             commits[state.partition] = CommitPoint(span.last_offset + 1, CommitMetadata(watermark))
         elif state.committed is not None and state.committed.watermark != watermark:
             commits[state.partition] = CommitPoint(
@@ -177,15 +183,17 @@ def take_cycle(
             )
         state.flushed_watermark = watermark
     units = [
-        _unit(pending[i : i + MAX_RANGES_PER_UNIT])
+        _unit(pending[i : i + MAX_RANGES_PER_UNIT], raw)
         for i in range(0, len(pending), MAX_RANGES_PER_UNIT)
     ]
     return Cycle(units, commits, scopes, proxies, record_times, late, by_partition)
 
 
-def _unit(group: list[tuple[RangeIntent, Flush]]) -> Unit:
+def _unit(group: list[tuple[RangeIntent, Flush]], raw: dict[Partition, list[WireEvent]]) -> Unit:
     merged = Flush()
-    for _, flush in group:
+    events: list[WireEvent] = []
+    for intent, flush in group:
+        events.extend(raw.get(intent.partition, ()))
         merged.scopes.extend(flush.scopes)
         merged.proxies.extend(flush.proxies)
         merged.ranges.extend(flush.ranges)
@@ -197,4 +205,4 @@ def _unit(group: list[tuple[RangeIntent, Flush]]) -> Unit:
     size = max(len(p.metadata) for p in points.values())
     if size > MAX_METADATA_BYTES:  # cannot happen with MAX_RANGES_PER_UNIT; be loud
         raise WorkerFatal(f"flush intent of {size} bytes exceeds {MAX_METADATA_BYTES}")
-    return Unit(merged, points, group)
+    return Unit(merged, points, group, events)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from schemas.aggregates import WindowAggregate
 from stream_app.core.contributions import Flush
-from stream_app.storage.sink import FlushSink, RejectedRow
+from stream_app.storage.sink import FlushSink, RawEventSink, RejectedRow
 from stream_app.worker.assignment import Assignment
 from stream_app.worker.committer import Committer
 from stream_app.worker.cycle import Cycle, PartitionWindows, Step, take_cycle
@@ -59,9 +59,11 @@ class CycleStore:
         windows: TopicPublisher | None,
         stats: WorkerStats,
         clock: Callable[[], int],
+        raw_events: RawEventSink | None = None,
     ) -> None:
         self._settings = settings
         self._sink = sink
+        self._raw_sink = raw_events
         self._committer = committer
         self._dead_letters = dead_letters
         self._windows = windows
@@ -111,6 +113,11 @@ class CycleStore:
     async def _write_units(self, cycle: Cycle, held: dict[Partition, PartitionState]) -> None:
         for unit in cycle.units[cycle.units_written :]:
             await self._committer.intent(unit.intent, held)
+            if unit.raw and self._raw_sink is not None:
+                # Before the flush, under its token: once the flush is stored its records are
+                # never rebuilt, so their raw events must be stored already.
+                token = unit.flush.dedup_token()
+                await asyncio.to_thread(self._raw_sink.write_raw, unit.raw, token)
             rejected = await self._write_flush(unit.flush)
             now_ms = self._clock()
             for row in rejected:

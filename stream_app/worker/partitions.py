@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NewType
 
 from aiokafka.partitioner import murmur2  # type: ignore[import-untyped, unused-ignore]
 
+from schemas.wire import WireEvent
 from stream_app.core.aggregator import WindowAggregator
 from stream_app.core.watermark import WatermarkState
 from stream_app.worker.ingest import RecentBatches
@@ -167,3 +168,5 @@ class PartitionState:
     flushed_watermark: WatermarkState = NO_WATERMARK
     recent: RecentBatches | None = None
     input_stalled: bool = True
+    raw: list[WireEvent] = field(default_factory=list)
+    """Events of the records since the last flush, while raw events are kept (else empty)."""

@@ -21,11 +21,12 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from schemas.wire import WireEvent
 from stream_app.core.aggregator import WindowAggregator
 from stream_app.core.config import AggregatorConfig
 from stream_app.core.contributions import Flush
 from stream_app.core.watermark import WatermarkState
-from stream_app.storage.sink import FlushSink
+from stream_app.storage.sink import FlushSink, RawEventSink
 from stream_app.worker.cycle import range_of
 from stream_app.worker.dead_letter_queue import WorkerDeadLetters
 from stream_app.worker.ingest import RecentBatches, ingest_record
@@ -58,7 +59,9 @@ class FlushRebuilder:
         dead_letters: WorkerDeadLetters,
         clock: Callable[[], int],
         dedup_batches: int = 0,
+        raw_events: RawEventSink | None = None,
     ) -> None:
+        self._raw_sink = raw_events
         self._source = source
         self._config = config.model_copy(update={"idle_timeout_ms": _NEVER_IDLE_MS})
         self._reader = reader
@@ -73,9 +76,10 @@ class FlushRebuilder:
         intent: Sequence[RangeIntent],
         records: Sequence[RangeRecord],
         parts: list[tuple[RangeIntent, Flush]] | None = None,
+        raw: list[WireEvent] | None = None,
     ) -> tuple[Flush, dict[Partition, WatermarkState]]:
         """The flush of ``intent`` from its ``records`` and each partition's watermark after;
-        ``parts`` receives each partition's own flush with its range."""
+        ``parts`` receives each partition's own flush with its range, ``raw`` the events."""
         by_partition: dict[Partition, list[RangeRecord]] = {}
         for record in records:
             by_partition.setdefault(record.partition, []).append(record)
@@ -97,6 +101,8 @@ class FlushRebuilder:
                     record_ms=record.timestamp_ms,
                     recent=recent,
                 )
+                if raw is not None:
+                    raw.extend(got.events)
                 if got.reason is not None:
                     self._dead_letters.record(
                         "empty" if record.value is None else "decode",
@@ -128,7 +134,8 @@ class FlushRebuilder:
         flush is then not written: a different token could count it twice)."""
         records = await self._reader.read([r.offsets for r in intent])
         parts: list[tuple[RangeIntent, Flush]] = []
-        flush, watermarks = self.build(intent, records, parts)
+        raw: list[WireEvent] | None = [] if self._raw_sink is not None else None
+        flush, watermarks = self.build(intent, records, parts, raw)
         wanted = {r.offsets for r in intent}
         got = {
             OffsetRange(Partition(r.partition), r.first_offset, r.last_offset) for r in flush.ranges
@@ -141,6 +148,8 @@ class FlushRebuilder:
                 _listed(got),
             )
             return None
+        if raw and self._raw_sink is not None:  # as the cycle did: before the flush, its token
+            await asyncio.to_thread(self._raw_sink.write_raw, raw, flush.dedup_token())
         rejected = await asyncio.to_thread(self._sink.write, flush)
         now_ms = self._clock()
         for row in rejected:

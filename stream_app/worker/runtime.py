@@ -20,7 +20,7 @@ from operator import attrgetter
 
 from stream_app.core.config import AggregatorConfig
 from stream_app.storage.errors import StorageError
-from stream_app.storage.sink import FlushSink
+from stream_app.storage.sink import FlushSink, RawEventSink
 from stream_app.worker.assignment import Assignment
 from stream_app.worker.committer import Committer
 from stream_app.worker.cycle import Backoff
@@ -77,8 +77,10 @@ class StreamWorker:
         windows: TopicPublisher | None,
         ranges: RangeSource | None = None,
         clock: Clock = wall_clock_ms,
+        raw_events: RawEventSink | None = None,
     ) -> None:
         self.settings = settings
+        self._keep_raw = raw_events is not None
         self.source = settings.requests_topic
         self.config = AggregatorConfig.from_settings(settings.pipeline)
         self._consumer = consumer
@@ -105,6 +107,7 @@ class StreamWorker:
             dead_letters=self.dead_letters,
             clock=clock,
             dedup_batches=settings.dedup_batches,
+            raw_events=raw_events,
         )
         self.committer = Committer(consumer, self.stats)
         """The one place offsets are committed (cycles and takeovers)."""
@@ -118,6 +121,7 @@ class StreamWorker:
             windows=windows,
             stats=self.stats,
             clock=clock,
+            raw_events=raw_events,
         )
         self._lock = asyncio.Lock()
         self._backoff = Backoff(
@@ -248,6 +252,8 @@ class StreamWorker:
             count = len(events)
             self.stats.events += count
             held.record_times.append((count, sum(map(_ts, events)) // count))
+            if self._keep_raw:
+                state.raw.extend(events)
         elif got.repeated:
             self.stats.repeated_batches += 1
         elif got.reason is not None:

@@ -117,13 +117,15 @@ class WorkerService:
         app = build_app(s)
         consumer = FaustConsumerControl(app, s.requests_topic, request_timeout_s=10.0)
         sender = FaustSender(app)
+        store = ClickHouseSink(client, self.storage)
         worker = StreamWorker(
             s,
-            sink=self._sink or ClickHouseSink(client, self.storage),
+            sink=self._sink or store,
             storage=StorageQueries(client, self.storage.database),
             consumer=consumer,
             dead_letters=TopicPublisher(sender, s.dlq_topic),
             windows=TopicPublisher(sender, s.windows_topic) if s.publish_windows else None,
+            raw_events=store if self.storage.raw_events else None,
         )
         for listener in self._listeners:
             worker.add_listener(listener)

@@ -441,3 +441,56 @@ async def test_the_cycle_store_takes_and_completes_a_cycle_directly() -> None:
     assert len(kit.sink.writes) == 1
     assert len(kit.consumer.progress) == 1
     assert len(kit.notified) == 1
+
+
+@dataclass
+class _RawSink:
+    """Raw event writes in order, beside the flush writes of ``sink`` (one shared log)."""
+
+    log: list[tuple[str, str]]
+    events: list[int] = field(default_factory=list)
+
+    def write_raw(self, events: Sequence[WireEvent], dedup_token: str | None = None) -> int:
+        self.log.append(("raw", str(dedup_token)))
+        self.events.append(len(events))
+        return len(events)
+
+
+async def test_raw_events_are_written_before_their_flush_and_again_on_a_retried_write() -> None:
+    settings = worker_settings("127.0.0.1:1", "steps-raw", partitions=2)
+    clock = _Clock()
+    consumer, sender = _Consumer(clock), _Sender()
+    log: list[tuple[str, str]] = []
+
+    class Sink(_Sink):
+        def write(self, flush: Flush) -> Sequence[RejectedRow]:
+            rejected = super().write(flush)
+            log.append(("flush", flush.dedup_token()))
+            return rejected
+
+    sink, raw = Sink(), _RawSink(log)
+    worker = StreamWorker(
+        settings,
+        sink=sink,
+        storage=_Storage(),
+        consumer=consumer,
+        dead_letters=TopicPublisher(sender, settings.dlq_topic),
+        windows=None,
+        ranges=_NoRanges(),
+        clock=clock,
+        raw_events=raw,
+    )
+    await worker.on_rebalance_complete({P0, P1})
+    _feed(worker)
+    sink.fail.append(SinkUnavailable("ClickHouse is down"))
+
+    assert await worker.run_cycle() is False  # raw written, then the flush failed
+    assert await worker.run_cycle() is True
+    (written,) = sink.writes
+    token = written.dedup_token()
+    assert log == [("raw", token), ("raw", token), ("flush", token)]  # same token: deduplicated
+    assert raw.events == [6, 6]
+    for p in (P0, P1):
+        state = worker.partition_state(p)
+        assert state is not None
+        assert state.raw == []  # handed over with the flush, not kept

@@ -132,7 +132,8 @@ async def test_hostile_records_between_good_events_leave_the_worker_up_and_total
     corpus = {p.name: p.read_bytes() for p in sorted(CORPUS.iterdir())}
     empty = {name for name, value in corpus.items() if not value}
     assert empty == {"empty.bin"}
-    service = WorkerService(settings, worker_storage)
+    storage = worker_storage.model_copy(update={"raw_events": True})
+    service = WorkerService(settings, storage)
     counted: list[WireEvent] = []
     dead_expected: Counter[str] = Counter()  # reason -> records (decode) or events (time)
     tried: Counter[str] = Counter()
@@ -240,6 +241,13 @@ async def test_hostile_records_between_good_events_leave_the_worker_up_and_total
         got = await asyncio.to_thread(stored, queries, start, end)
         assert differences(truth(counted), got) == []
         assert worker.stats.events == len(counted) + 2 * ROUNDS  # decoded, skewed ones too
+
+        # Raw events (PWM_STORAGE_RAW_EVENTS): every decoded event once, no hostile record.
+        raw_rows, raw_ids = get_client(storage).rows(
+            f"SELECT count(), uniqExact(event_id) FROM {storage.database}.requests_raw"
+        )[0]
+        assert raw_rows == worker.stats.events
+        assert raw_ids == worker.stats.events - ROUNDS  # the year-ahead event is sent twice
 
         summary = {
             "records tried per class": dict(tried),

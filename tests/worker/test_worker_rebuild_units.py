@@ -138,3 +138,41 @@ async def test_a_rebuild_counts_its_dead_letters_by_kind() -> None:
     assert _dead_letter_metric(registry, "late") == 1
     assert _dead_letter_metric(registry, "decode") == 1
     assert _dead_letter_metric(registry, "empty") == 1
+
+
+class _RawSink(_Sink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[str] = []
+        self.raw: list[tuple[int, str | None]] = []
+
+    def write(self, flush: Flush) -> list[RejectedRow]:
+        self.order.append("flush")
+        return super().write(flush)
+
+    def write_raw(self, events: Sequence[WireEvent], dedup_token: str | None = None) -> int:
+        self.order.append("raw")
+        self.raw.append((len(events), dedup_token))
+        return len(events)
+
+
+async def test_a_rebuild_rewrites_the_raw_events_before_the_flush_under_its_token() -> None:
+    records = [RangeRecord(0, n, b"alpha", _event(n, T0 + 5_000 + n)) for n in range(20, 25)]
+    records.append(RangeRecord(0, 25, b"alpha", b"{not json"))
+    settings = worker_settings("127.0.0.1:1", "rebuild-raw")
+    sink = _RawSink()
+    worker = StreamWorker(
+        settings,
+        sink=sink,
+        storage=_Storage(),
+        consumer=_Consumer(),
+        dead_letters=TopicPublisher(_Sender(), settings.dlq_topic),
+        windows=None,
+        ranges=_Ranges(records),
+        clock=lambda: NOW_MS,
+        raw_events=sink,
+    )
+    assert await worker.rebuilder.rebuild([RangeIntent(0, 20, 25, NO_WATERMARK)]) is not None
+    (flush,) = sink.flushes
+    assert sink.order == ["raw", "flush"]
+    assert sink.raw == [(5, flush.dedup_token())]
