@@ -38,6 +38,7 @@ from prometheus_client.registry import Collector
 from api.auth import AuthCounters, Authenticator, Role, require_role
 from api.problems import PROBLEM_JSON, install_problem_handlers
 from api.prometheus import WindowAggregateCollector
+from api.query_cache import QueryCache
 from api.routes import alerts, health, query, rules
 from api.routes.query import QueryCounters
 from api.settings import ApiSettings
@@ -176,6 +177,7 @@ def create_app(
     app.state.registry = registry
     app.state.authenticator = authenticator
     app.state.query_counters = query_counters
+    app.state.query_cache = QueryCache(settings.cache_ttl_s)
     app.state.queries = queries
     app.state.settings = settings
     app.state.rules_path = rules_path

@@ -69,6 +69,16 @@ class ApiSettings(BaseSettings):
         Field(gt=0, description="A (pool, region) whose latest window is older disappears"),
     ] = 300.0
 
+    cache_ttl_s: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=60,
+            description="Read answers (summary, series, proxies, pools) are shared for this long "
+            "between clients asking the same; 0: every request reads storage",
+        ),
+    ] = 2.0
+
     tokens: list[ApiToken] = Field(
         default_factory=list,
         description="Named bearer tokens, JSON: "

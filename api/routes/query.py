@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from api.auth import AUTH_RESPONSES, Role, require_role
+from api.query_cache import QueryCache
 from api.routes.params import (
     EndParam,
     Pool,
@@ -42,7 +44,7 @@ from stream_app.storage.query_views import (
     summary_view,
 )
 
-__all__ = ["QueryCounters", "router", "run_query"]
+__all__ = ["QueryCounters", "cached_query", "router", "run_query"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +83,14 @@ async def run_query(request: Request, call: Callable[[], T]) -> T:
         counters.failures += 1
         logger.warning("query for %s failed: %s", request.url.path, exc)
         raise HTTPException(status_code=503, detail="storage: the query failed") from exc
+
+
+async def cached_query(request: Request, key: tuple[Hashable, ...], call: Callable[[], T]) -> T:
+    """:func:`run_query`, shared with the clients asking the same within the cache's time to
+    live (:mod:`api.query_cache`); ``key`` holds the route's validated parameters."""
+    cache: QueryCache = request.app.state.query_cache
+    bucket = cache.bucket(time.monotonic())
+    return await cache.get((request.url.path, *key, bucket), lambda: run_query(request, call))
 
 
 def _queries(request: Request) -> StorageQueries:
@@ -126,7 +136,8 @@ SinceDays = Annotated[
 async def _pairs(request: Request, days: int) -> tuple[int, list[tuple[str, str]]]:
     since_ms = now_ms(request) - days * 86_400_000
     queries = _queries(request)
-    return since_ms, await run_query(request, lambda: queries.pools_regions(since_ms))
+    pairs = await cached_query(request, (days,), lambda: queries.pools_regions(since_ms))
+    return since_ms, pairs
 
 
 @router.get("/pools", summary="Pools with data, and their regions", responses=_UNAVAILABLE)
@@ -160,8 +171,9 @@ async def regions(request: Request, days: SinceDays = 30) -> RegionsView:
 )
 async def summary(request: Request, pool: Pool = None, region: Region = None) -> SummaryView:
     settings, queries, now = _settings(request), _queries(request), now_ms(request)
-    return await run_query(
+    return await cached_query(
         request,
+        (pool, region),
         lambda: summary_view(
             queries,
             now_ms=now,
@@ -203,8 +215,9 @@ async def series(
         )
     span = time_range(request, start, end, range_, default_range="1h")
     settings, queries, retention = _settings(request), _queries(request), _retention(request)
-    return await run_query(
+    return await cached_query(
         request,
+        (metric, pool, region, outcome, start, end, range_, step_s),
         lambda: series_view(
             queries,
             metric,
@@ -244,8 +257,9 @@ async def proxies(
 ) -> OffendersView:
     span = time_range(request, start, end, range_, default_range="1h")
     queries, retention = _queries(request), _retention(request)
-    return await run_query(
+    return await cached_query(
         request,
+        (pool, region, by, limit, min_requests, start, end, range_),
         lambda: offenders_view(
             queries,
             pool=pool,
