@@ -96,8 +96,11 @@ class FaustConsumerControl:
         self, action: str, fn: Any, timeout_s: float | None = None
     ) -> Any:
         timeout_s = self._timeout_s if timeout_s is None else timeout_s
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
+        # arrives as the call completes, and the worker's cycle loop then never stops.
         try:
-            return await asyncio.wait_for(self._thread.call_thread(fn), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await self._thread.call_thread(fn)
         except TimeoutError as exc:
             raise BrokerUnavailable(f"{action}: no answer within {timeout_s} s") from exc
 

@@ -71,7 +71,8 @@ class RangeReader:
         )
         out: list[RangeRecord] = []
         try:
-            await asyncio.wait_for(consumer.start(), self._timeout_s)
+            async with asyncio.timeout(self._timeout_s):
+                await consumer.start()
             tps = {p: TopicPartition(self._topic, p) for p in wanted}
             consumer.assign(list(tps.values()))
             for p, (first, _) in wanted.items():

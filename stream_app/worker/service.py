@@ -101,6 +101,7 @@ class WorkerService:
         self.worker: StreamWorker | None = None
         self.metrics_server: MetricsServer | None = None
         self.exit_code = 0
+        self._stopping = False
         self._skew = SkewTracker()
         self._loop_task: asyncio.Task[None] | None = None
         self._done = asyncio.Event()
@@ -153,7 +154,7 @@ class WorkerService:
         interval_s = self.settings.pipeline.flush_interval_ms / 1000
         orphaned_since: float | None = None
         try:
-            while True:
+            while not self._stopping:
                 started = time.monotonic()
                 self._last_attempt_s = started
                 if self.app.crashed:
@@ -255,6 +256,7 @@ class WorkerService:
 
     async def stop(self) -> None:
         """Store and commit what is held, leave the group, stop everything."""
+        self._stopping = True  # ends the loop even if a cancellation were lost on the way
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
