@@ -33,31 +33,12 @@ from stream_app.alerting.rule_changes import RuleChange, diff_rules
 from stream_app.storage import errors as storage_errors
 from stream_app.storage.client import StorageClient
 from stream_app.storage.engines import quote_identifier
+from stream_app.storage.query_alerts import ALERT_COLUMNS, ALERT_TABLE
 
-ALERT_HISTORY_TABLE = "alert_history"
+ALERT_HISTORY_TABLE = ALERT_TABLE
 RULE_AUDIT_TABLE = "rule_audit"
 
-_HISTORY_COLUMNS = (
-    "recorded_at",
-    "fingerprint",
-    "status",
-    "alertname",
-    "rule_id",
-    "severity",
-    "pool",
-    "region",
-    "proxy_id",
-    "labels",
-    "annotations",
-    "starts_at",
-    "ends_at",
-    "value",
-    "threshold",
-    "baseline",
-    "window_start",
-    "window_end",
-    "generator_url",
-)
+_HISTORY_COLUMNS = (*ALERT_COLUMNS, "generator_url")
 _AUDIT_COLUMNS = (
     "changed_at",
     "actor",

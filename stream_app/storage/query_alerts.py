@@ -16,11 +16,18 @@ from typing import Any
 
 from stream_app.storage.client import StorageClient
 
-__all__ = ["ALERT_TABLE", "AlertFilter", "AlertRow", "active_alerts", "alert_history"]
+__all__ = [
+    "ALERT_COLUMNS",
+    "ALERT_TABLE",
+    "AlertFilter",
+    "AlertRow",
+    "active_alerts",
+    "alert_history",
+]
 
 ALERT_TABLE = "alert_history"
 
-_COLUMNS = (
+ALERT_COLUMNS = (
     "recorded_at",
     "fingerprint",
     "status",
@@ -40,6 +47,7 @@ _COLUMNS = (
     "window_start",
     "window_end",
 )
+"""The columns of ``alert_history`` every reader decodes (the writer adds ``generator_url``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +132,7 @@ def active_alerts(
     clauses, parameters = where.clauses()
     filters = " AND ".join(clauses) or "1"
     rows = client.named_rows(
-        f"""SELECT {", ".join(_COLUMNS)} FROM (
+        f"""SELECT {", ".join(ALERT_COLUMNS)} FROM (
                 SELECT * FROM {db}.{ALERT_TABLE}
                 ORDER BY fingerprint, starts_at DESC, status DESC, recorded_at DESC
                 LIMIT 1 BY fingerprint
@@ -154,7 +162,7 @@ def alert_history(
     clauses, parameters = where.clauses()
     filters = " AND ".join(clauses) or "1"
     rows = client.named_rows(
-        f"""SELECT {", ".join(_COLUMNS)} FROM {db}.{ALERT_TABLE}
+        f"""SELECT {", ".join(ALERT_COLUMNS)} FROM {db}.{ALERT_TABLE}
             WHERE {filters}
               AND starts_at <= fromUnixTimestamp64Milli({{end_ms:Int64}}, 'UTC')
               AND (fingerprint, starts_at) GLOBAL IN (
