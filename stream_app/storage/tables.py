@@ -12,6 +12,7 @@ from dataclasses import dataclass
 __all__ = [
     "INGEST_TABLE",
     "LOCAL_SUFFIX",
+    "POOL_RESOLUTION_TABLES",
     "PROXY_TABLE",
     "RAW_TABLE",
     "RESOLUTION_SECONDS",
@@ -74,6 +75,14 @@ RESOLUTION_TABLES: dict[Resolution, str] = {
     Resolution.DAY: "agg_1d",
 }
 
+POOL_RESOLUTION_TABLES: dict[Resolution, str] = {
+    Resolution.MINUTE: "agg_pool_1m",
+    Resolution.HOUR: "agg_pool_1h",
+    Resolution.DAY: "agg_pool_1d",
+}
+"""Pool-level rollups (migration 0030): the same levels summed over regions, one row per pool
+and period, for reads that select every region (the Grafana dashboards, docs/grafana.md)."""
+
 
 @dataclass(frozen=True, slots=True)
 class TtlRule:
@@ -90,6 +99,9 @@ TTL_RULES: tuple[TtlRule, ...] = (
     TtlRule("agg_1m", "window_start", "DAY", "ttl_1m_days"),
     TtlRule("agg_1h", "window_start", "DAY", "ttl_1h_days"),
     TtlRule("agg_1d", "window_start", "DAY", "ttl_1d_days"),
+    TtlRule("agg_pool_1m", "window_start", "DAY", "ttl_1m_days"),  # pool-level rollups (0030)
+    TtlRule("agg_pool_1h", "window_start", "DAY", "ttl_1h_days"),
+    TtlRule("agg_pool_1d", "window_start", "DAY", "ttl_1d_days"),
     TtlRule(PROXY_TABLE, "window_start", "DAY", "ttl_proxy_1m_days"),
     TtlRule(RAW_TABLE, "toDateTime(ts)", "HOUR", "ttl_raw_hours"),
 )

@@ -24,6 +24,7 @@ from stream_app.storage.migrate import Migrator
 from stream_app.storage.settings import StorageSettings
 from stream_app.storage.tables import (
     INGEST_TABLE,
+    POOL_RESOLUTION_TABLES,
     RESOLUTION_TABLES,
     SHARDING_KEYS,
     TTL_RULES,
@@ -31,7 +32,12 @@ from stream_app.storage.tables import (
 
 CLUSTER = "pwm"
 DB = "proxywhirl"  # as formatQuery prints it
-CASCADE = {*RESOLUTION_TABLES.values(), "proxy_1m", "source_offsets"}
+CASCADE = {
+    *RESOLUTION_TABLES.values(),
+    *POOL_RESOLUTION_TABLES.values(),
+    "proxy_1m",
+    "source_offsets",
+}
 
 
 class RecordingClient:
@@ -211,6 +217,9 @@ def test_the_cascade_runs_on_the_local_tables_with_the_same_ttls(
         ("agg_10s_local", "agg_1m_local"),
         ("agg_1m_local", "agg_1h_local"),
         ("agg_1h_local", "agg_1d_local"),
+        ("agg_1m_local", "agg_pool_1m_local"),
+        ("agg_1h_local", "agg_pool_1h_local"),
+        ("agg_1d_local", "agg_pool_1d_local"),
     }
     creates = " ".join(s for statements in cluster_schema.values() for s in statements)
     for rule in TTL_RULES:
