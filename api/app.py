@@ -11,6 +11,8 @@
 ``/healthz``        the process answers (liveness; open)
 ``/readyz``         storage answered the last read; 503 naming the failing dependency (open)
 ``/docs``           the OpenAPI document (``/openapi.json``) and its UI; read role
+``/``, ``/static``  the web dashboard (:mod:`api.routes.dashboard`; static, open)
+``/grafana/...``    the Grafana JSON datasource (:mod:`api.routes.grafana`); read role
 =================== =======================================================================
 
 Auth is one dependency (:func:`api.auth.require_role`) over the app's
@@ -39,7 +41,8 @@ from api.auth import AuthCounters, Authenticator, Role, require_role
 from api.problems import PROBLEM_JSON, install_problem_handlers
 from api.prometheus import WindowAggregateCollector
 from api.query_cache import QueryCache
-from api.routes import alerts, health, query, rules
+from api.routes import alerts, grafana, health, query, rules
+from api.routes.dashboard import mount_dashboard
 from api.routes.query import QueryCounters
 from api.settings import ApiSettings
 from api.window_feed import FeedStatus, WindowFeed
@@ -201,8 +204,9 @@ def create_app(
     def docs(request: Request) -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="openapi.json", title=f"{app.title} API")
 
-    for area in (health, query, alerts, rules):
+    for area in (health, query, alerts, rules, grafana):
         app.include_router(area.router)
     for router in routers:
         app.include_router(router)
+    mount_dashboard(app)  # / and /static: the web dashboard (docs/dashboard.md)
     return app
