@@ -79,6 +79,28 @@ class ApiSettings(BaseSettings):
         ),
     ] = 2.0
 
+    export_max_rows_read: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="GET /api/v1/export: exports estimated above this many rows (scopes x "
+            "steps) need the admin role",
+        ),
+    ] = 5_000_000
+    export_chunk_rows: Annotated[
+        int,
+        Field(ge=1_000, le=10_000_000, description="Rows an export reads per query (memory)"),
+    ] = 50_000
+    sql_max_execution_time_s: Annotated[
+        int, Field(ge=1, le=3_600, description="POST /api/v1/sql: max_execution_time")
+    ] = 30
+    sql_max_result_rows: Annotated[
+        int, Field(ge=1, description="POST /api/v1/sql: max_result_rows (an error beyond)")
+    ] = 1_000_000
+    sql_max_result_bytes: Annotated[
+        int, Field(ge=1, description="POST /api/v1/sql: max_result_bytes (an error beyond)")
+    ] = 1 << 30
+
     tokens: list[ApiToken] = Field(
         default_factory=list,
         description="Named bearer tokens, JSON: "

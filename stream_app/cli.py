@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from stream_app.cli_alerts import add_alerts_commands
+from stream_app.cli_export import add_export_command
 from stream_app.cli_worker import add_worker_commands
 from stream_app.logging_setup import configure_logging
 from stream_app.serve.errors import ListenFailed
@@ -212,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     api.set_defaults(handler=_cmd_api)
 
     add_alerts_commands(commands)
+    add_export_command(commands)
     add_worker_commands(commands)
     return parser
 

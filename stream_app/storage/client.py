@@ -15,7 +15,7 @@ import contextlib
 import logging
 import struct
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -193,6 +193,35 @@ class StorageClient:
         except Exception as exc:
             raise translate_error(exc, "query") from exc
 
+    @contextlib.contextmanager
+    def stream(
+        self,
+        sql: str,
+        fmt: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        chunk_bytes: int = 1 << 16,
+    ) -> Iterator[Iterator[bytes]]:
+        """Run a query and yield its result as raw bytes in ClickHouse's ``fmt`` (``CSV``,
+        ``JSONEachRow``, ``ArrowStream`` ...), read ``chunk_bytes`` at a time
+        (clickhouse-connect ``raw_stream``). A server streams every format; the embedded engine
+        streams the formats without a global header or footer (CSV, JSONEachRow, Native ...) and
+        answers the others in one piece. The call holds the client (embedded: serialised) until
+        the block exits; settings go in the query's own SETTINGS clause (per-call settings make
+        the embedded engine answer in one piece)."""
+        with self._serial:
+            try:
+                raw = self._client.raw_stream(
+                    sql, parameters=dict(parameters) if parameters else None, fmt=fmt
+                )
+            except Exception as exc:
+                raise translate_error(exc, "stream") from exc
+            try:
+                yield _chunks(raw, chunk_bytes)
+            finally:
+                with contextlib.suppress(Exception):
+                    raw.close()  # type: ignore[union-attr]
+
     def insert_columns(
         self,
         table: str,
@@ -220,6 +249,17 @@ class StorageClient:
             self._client.close()
         except Exception as exc:  # closing is best effort
             logger.debug("closing the ClickHouse client for %s failed: %s", self.dsn, exc)
+
+
+def _chunks(raw: Any, chunk_bytes: int) -> Iterator[bytes]:
+    while True:
+        try:
+            chunk = raw.read(chunk_bytes)
+        except Exception as exc:
+            raise translate_error(exc, "stream") from exc
+        if not chunk:
+            return
+        yield bytes(chunk)
 
 
 _lock = threading.Lock()
