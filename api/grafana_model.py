@@ -18,6 +18,7 @@ Anything malformed is a 422 problem naming the field; nothing unvalidated reache
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -95,9 +96,18 @@ def payload_values(value: Any) -> list[str] | None:
     return list(dict.fromkeys(items))
 
 
+def _whole_number(value: Any) -> Any:
+    """A JSON number as an int (NaN and infinities are refused, not crashed on)."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return int(value)
+    return value
+
+
 def _epoch_ms(value: Any) -> int:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
+        return int(_whole_number(value))
     if isinstance(value, str):
         text = value.strip()
         if text.isdigit():
@@ -181,7 +191,7 @@ class QueryRequest(_Body):
     @field_validator("interval_ms", "max_data_points", mode="before")
     @classmethod
     def _whole(cls, value: Any) -> Any:
-        return int(value) if isinstance(value, float) else value
+        return _whole_number(value)
 
     @property
     def ad_hoc(self) -> list[AdHocFilter]:

@@ -160,7 +160,10 @@ def select(
         if values is not None:
             selection.narrow(dimension, values)
     if proxies:
-        values = payload_values(payload.get("proxy"))
+        try:
+            values = payload_values(payload.get("proxy"))
+        except ValueError as exc:
+            raise GrafanaRequestError(f"payload proxy: {exc}") from exc
         if values is not None:
             selection.proxies = _labels("payload proxy", values, PROXY_ID_PATTERN)
     for f in filters:

@@ -143,8 +143,8 @@ class QuerySpan:
         """``maxDataPoints`` caps the points (never above REST's 1,500), ``intervalMs`` is
         the smallest step Grafana wants (REST's ``step_s``)."""
         max_points = DEFAULT_MAX_POINTS
-        if max_data_points is not None and max_data_points >= 2:
-            max_points = min(max_data_points, DEFAULT_MAX_POINTS)
+        if max_data_points:
+            max_points = min(max(max_data_points, 2), DEFAULT_MAX_POINTS)
         min_step_s = 0
         if interval_ms:
             min_step_s = min(math.ceil(interval_ms / 1000), 365 * 86_400)
