@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from alert_scenario_kit import ScenarioRun, at, transitions
 
 from schemas.rules import ThresholdRule, parse_rules
 from stream_app.embedded.alerting import BUNDLED_DEMO_RULES
@@ -143,3 +144,25 @@ def test_the_bundled_demo_rules_are_the_documented_copy_and_cover_the_demo_incid
     assert spikes
     assert all(getattr(i, "error_rate", 0.0) > scope_rule.threshold * 1.5 for i in spikes)
     assert all(p.error_rate < scope_rule.threshold / 2 for p in demo.fleet.pools)
+
+
+async def test_the_default_demo_fires_and_resolves_an_alert_within_its_first_three_minutes(
+    tmp_path: Path,
+) -> None:
+    # What a newcomer running `make demo` sees: the bundled scenario and rules, through the real
+    # pipeline and rule engine (at a fifth of the demo's rate, to keep the test quick).
+    demo = load_scenario(None)
+    first = min(demo.incidents, key=lambda i: i.at_s)
+    assert first.at_s < 60, "the first incident starts within the first minute"
+    run = ScenarioRun(demo.with_total_rate(1_000), BUNDLED_DEMO_RULES.read_text(), tmp_path)
+    async with run:
+        await run.advance_to(180)
+        await run.delivered()
+    spike = [t for t in transitions(run.events.events) if t[1:3] == (
+        "ScopeHighErrorRate", "mobile/ap-southeast"
+    )]  # fmt: skip
+    assert [t[0] for t in spike] == ["firing", "resolved"], transitions(run.events.events)
+    (_, _, _, starts_ms, _), (_, _, _, _, ends_ms) = spike
+    assert at(20) <= starts_ms <= at(60)
+    assert ends_ms is not None
+    assert ends_ms <= at(150)
