@@ -8,8 +8,8 @@ user typed) and ``/tag-values`` a ``key``. Grafana 10, 11 and 12 differ in detai
 
 - ad-hoc filters come as ``filters`` (Grafana 11+) or ``adhocFilters`` (older): both are read;
 - a ``payload`` is an object, a JSON string (the code editor's text) or absent;
-- a payload value is a string, a list (a multi-value variable in ``json`` format) or a
-  ``(a|b)`` alternation (a multi-value variable in ``regex`` format);
+- a payload value is a string, a list (a multi-value variable in ``json`` format), ``a,b``
+  (``csv`` format) or a ``(a|b)`` alternation (``regex`` format, what the builder sends);
 - unknown fields (``datasource``, ``scopedVars``, ``requestId``, ``range.raw``...) are ignored.
 
 Anything malformed is a 422 problem naming the field; nothing unvalidated reaches the query layer.
@@ -72,8 +72,8 @@ def _unescape_regex(text: str) -> str:
 def payload_values(value: Any) -> list[str] | None:
     """The values a payload key selects: None for all (absent, empty, ``All``, ``$__all``).
 
-    ``"a"`` -> ``["a"]``; ``["a", "b"]`` -> both; ``"(a|b)"`` (Grafana's ``regex`` format of a
-    multi-value variable) -> both; ``"{a,b}"`` (its ``glob`` format) -> both.
+    ``"a"`` -> ``["a"]``; ``["a", "b"]`` -> both; ``"a,b"`` (Grafana's ``csv`` format of a
+    multi-value variable), ``"(a|b)"`` (its ``regex`` format) and ``"{a,b}"`` (``glob``) -> both.
     """
     if value is None:
         return None
@@ -86,6 +86,8 @@ def payload_values(value: Any) -> list[str] | None:
             items = [_unescape_regex(p) for p in alternation.group(1).split("|")]
         elif text.startswith("{") and text.endswith("}") and "," in text:
             items = text[1:-1].split(",")
+        elif "," in text:  # names never hold a comma: ${var:csv}
+            items = text.split(",")
         else:
             items = [_unescape_regex(text) if "\\" in text else text]
     else:
