@@ -14,6 +14,7 @@ from stream_app.storage.engines import quote_identifier
 from stream_app.storage.errors import MigrationError
 from stream_app.storage.migrate import Migrator
 from stream_app.storage.settings import StorageSettings
+from stream_app.storage.tables import POOL_RESOLUTION_TABLES, RESOLUTION_TABLES
 
 CORE_TABLES = {
     "flush_ingest",
@@ -25,6 +26,7 @@ CORE_TABLES = {
     "source_offsets",
     "requests_raw",
 }
+CASCADE_TABLES = (*RESOLUTION_TABLES.values(), *POOL_RESOLUTION_TABLES.values())
 CORE_VIEWS = {
     "agg_10s_mv",
     "agg_1m_mv",
@@ -359,7 +361,7 @@ def test_every_table_of_the_cascade_deduplicates(store: Store) -> None:
         {"db": store.settings.database},
     )
     by_name = dict(rows)
-    for table in ("agg_10s", "agg_1m", "agg_1h", "agg_1d", "proxy_1m", "source_offsets"):
+    for table in (*CASCADE_TABLES, "proxy_1m", "source_offsets"):
         window = re.search(r"non_replicated_deduplication_window = (\d+)", by_name[table])
         assert window is not None, table
         assert int(window.group(1)) == store.settings.dedup_window_blocks

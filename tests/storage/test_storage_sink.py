@@ -30,6 +30,7 @@ from stream_app.storage.errors import (
 )
 from stream_app.storage.settings import StorageSettings
 from stream_app.storage.sink import ClickHouseSink
+from stream_app.storage.tables import POOL_RESOLUTION_TABLES, RESOLUTION_TABLES
 
 HOUR_MS = 3_600_000
 
@@ -39,7 +40,7 @@ def recent_hour_ms(hours_ago: int = 2) -> int:
     return (int(time.time()) // 3600 - hours_ago) * HOUR_MS
 
 
-AGG_TABLES = ("agg_10s", "agg_1m", "agg_1h", "agg_1d")
+AGG_TABLES = (*RESOLUTION_TABLES.values(), *POOL_RESOLUTION_TABLES.values())  # pools: 0030
 
 
 def snapshot(store: Store, pool: str, source: str) -> dict[str, tuple[Any, ...]]:
