@@ -41,7 +41,7 @@ from api.auth import AuthCounters, Authenticator, Role, require_role
 from api.problems import PROBLEM_JSON, install_problem_handlers
 from api.prometheus import WindowAggregateCollector
 from api.query_cache import QueryCache
-from api.routes import alerts, grafana, health, query, rules
+from api.routes import alerts, export, grafana, health, query, rules, sql
 from api.routes.dashboard import mount_dashboard
 from api.routes.query import QueryCounters
 from api.settings import ApiSettings
@@ -204,7 +204,7 @@ def create_app(
     def docs(request: Request) -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="openapi.json", title=f"{app.title} API")
 
-    for area in (health, query, alerts, rules, grafana):
+    for area in (health, query, alerts, rules, grafana, export, sql):
         app.include_router(area.router)
     for router in routers:
         app.include_router(router)
