@@ -1,27 +1,48 @@
-"""The producer's bounded in-memory buffer and its counters, behind one short lock.
+"""The producer's bounded in-memory buffer and its counters; ``offer()`` takes no lock.
 
-``emit()`` threads append records; the flush thread takes out the batches that are due. The lock
-is held only for in-memory bookkeeping, never across I/O. A pool's batch is sealed the moment it
-holds ``batch_max_events`` records (the next record of that pool starts a new batch) and is due
-then, or when its first record is ``batch_max_age_s`` old, or at once when a flush or close asks
-for everything. The bound counts every event not yet delivered or dropped, including those the
-flush thread holds as encoded envelopes, so memory stays bounded while a transport is down.
+Request threads (:meth:`EventBuffer.offer`) and the flush thread share three structures, each
+changed only by single operations that CPython performs atomically (one C call under the GIL;
+free-threaded builds lock these containers per object):
+
+* a permit pool, a ``bytearray`` of ``max_events`` bytes: admitting an event pops one byte, and an
+  empty pool (``IndexError``) means the buffer is full, so the bound is exact however many
+  threads emit at once. The flush thread puts permits back when events are delivered or dropped,
+  so the bound counts every event not yet settled, including encoded envelopes being retried;
+* a ``deque`` of events: request threads append, only the flush thread pops;
+* :class:`producer.tally.Tally` counters for the calls that were refused (full, closed).
+
+Nothing a request thread does can wait for the flush thread, or for another request thread
+preempted in the middle of ``offer()``: there is no lock to wait for.
+
+The flush thread moves queued events into per-pool batches that it alone owns. A pool's batch is
+sealed the moment it holds ``batch_max_events`` records (the next record of that pool starts a
+new batch) and is due then, or when its first record has waited ``batch_max_age_s`` since the
+flush thread took it from the queue (which it does at least every quarter of that age while
+batches are open, and at once when the first event arrives at an idle buffer), or at once when a
+flush or close asks for everything. Request threads wake the flush thread only when the queue
+could have filled a batch (``wake_at``), not per event. The counters the flush thread changes, the
+flush requests and the close state are kept under one lock that request threads never take.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
-from producer.envelope import Record
 from producer.stats import ProducerStats
+from producer.tally import Tally
+from schemas.wire import WireEvent
 
 __all__ = ["Batch", "EventBuffer"]
 
-Batch = tuple[str, list[Record]]
-"""A pool and its records, oldest first."""
+Batch = tuple[str, list[WireEvent]]
+"""A pool and its events, oldest first."""
+
+_NEVER = sys.maxsize
 
 
 class _PoolBatch:
@@ -29,11 +50,12 @@ class _PoolBatch:
 
     def __init__(self, first_mono: float) -> None:
         self.first_mono = first_mono
-        self.records: list[Record] = []
+        self.records: list[WireEvent] = []
 
 
 class EventBuffer:
-    """Per-pool batches plus every counter of :class:`producer.stats.ProducerStats`."""
+    """Queued events, per-pool batches and every counter of
+    :class:`producer.stats.ProducerStats`."""
 
     def __init__(
         self,
@@ -46,60 +68,68 @@ class EventBuffer:
         self._max_events = max_events
         self._batch_max = batch_max_events
         self._age_s = batch_max_age_s
+        self._poll_s = batch_max_age_s / 4
         self._wake = wake
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
+        # Shared with request threads (see the module docstring).
+        self._permits = bytearray(max_events)
+        self._take_permit = self._permits.pop
+        self._queue: deque[WireEvent] = deque()
+        self._append = self._queue.append
+        self._dropped_full = Tally()
+        self._dropped_closed = Tally()
+        self.wake_at = 1
+        """Queue length at which a request thread wakes the flush thread."""
+        self.closed = False
+        # Flush-thread state.
         self._pools: dict[str, _PoolBatch] = {}
         self._sealed: list[Batch] = []
-        self._flusher_idle = True
-        self._closed = False
+        # Under the lock.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._finished = False
         self.stop_deadline = math.inf
         self._flush_requested = 0
         self._flush_taken = 0
         self._flush_done = 0
-        self._emitted = 0
-        self._buffered = 0
         self._sent_events = 0
         self._sent_batches = 0
-        self._dropped_full = 0
         self._dropped_send = 0
-        self._dropped_closed = 0
         self._rejected = 0
         self._rejected_privacy = 0
         self._rejected_by_field: dict[str, int] = {}
         self._send_errors = 0
         self._retries = 0
 
-    # ------------------------------------------------------------------ emit() side
+    # ------------------------------------------------------------------ request threads
 
-    def add(self, pool: str, record: Record) -> bool:
-        """Buffer one valid record; ``False`` (and counted) if full or closed."""
-        wake = False
-        with self._lock:
-            if self._closed:
-                self._dropped_closed += 1
-                return False
-            self._emitted += 1
-            if self._buffered >= self._max_events:
-                self._dropped_full += 1
-                return False
-            self._buffered += 1
-            batch = self._pools.get(pool)
-            if batch is None:
-                batch = self._pools[pool] = _PoolBatch(time.monotonic())
-                # A sleeping flush thread already has a deadline no later than this new batch's,
-                # unless it sleeps without one: then it must be woken to start the age clock.
-                wake = self._flusher_idle
-                self._flusher_idle = False
-            records = batch.records
-            records.append(record)
-            if len(records) == self._batch_max:
-                self._sealed.append((pool, records))
-                del self._pools[pool]
-                wake = True
-        if wake:
+    def offer(self, event: WireEvent) -> bool:
+        """Buffer one valid event; ``False`` (and counted) if full or closed. Takes no lock."""
+        if self.closed:
+            self._dropped_closed.add()
+            return False
+        try:
+            self._take_permit()
+        except IndexError:
+            self._dropped_full.add()
+            return False
+        self._append(event)
+        if len(self._queue) >= self.wake_at:
+            self.wake_at = _NEVER  # one wake per round is enough
             self._wake()
+        if self.closed:  # close() ran since the check above: make sure someone settles it
+            self._settle_late()
         return True
+
+    def _settle_late(self) -> None:
+        """An event queued while ``close()`` ran: if the flush thread has finished, nobody will
+        send it, so it is dropped like any event unsent at close."""
+        with self._lock:
+            if not self._finished:
+                return  # the flush thread has not finished: it will take the event
+            count = len(self._queue)
+            for _ in range(count):
+                self._queue.popleft()
+            self._settle_dropped(count)
 
     def reject(self, field: str, *, privacy: bool) -> None:
         with self._lock:
@@ -108,39 +138,65 @@ class EventBuffer:
                 self._rejected_privacy += 1
             self._rejected_by_field[field] = self._rejected_by_field.get(field, 0) + 1
 
-    # ------------------------------------------------------------------ flush-thread side
+    # ------------------------------------------------------------------ flush thread
 
     def take_due(self, now: float) -> tuple[list[Batch], float, bool]:
-        """Remove the batches that are due: ``(batches, next deadline, closing)``."""
-        due: list[Batch] = []
-        next_due = math.inf
+        """Move queued events into batches and remove the due ones:
+        ``(batches, next deadline, closing)``."""
         with self._lock:
-            closing = self._closed
+            closing = self.closed
             take_all = closing or self._flush_requested > self._flush_taken
             if take_all:
                 self._flush_taken = self._flush_requested
-            if self._sealed:
-                due, self._sealed = self._sealed, []
-            for pool, batch in list(self._pools.items()):
-                deadline = batch.first_mono + self._age_s
-                if take_all or deadline <= now:
-                    due.append((pool, batch.records))
-                    del self._pools[pool]
-                else:
-                    next_due = min(next_due, deadline)
-            # With no batch open the thread may sleep without a deadline; add() wakes it.
-            self._flusher_idle = not self._pools
+        # After reading the flush request: every event offered before it is in the queue now.
+        self._drain(now)
+        due, self._sealed = self._sealed, []
+        next_due = math.inf
+        pools = self._pools
+        for pool, batch in list(pools.items()):
+            deadline = batch.first_mono + self._age_s
+            if take_all or deadline <= now:
+                due.append((pool, batch.records))
+                del pools[pool]
+            else:
+                next_due = min(next_due, deadline)
+        if pools:
+            # The queue may hold the first events of another pool: look again soon so their
+            # age clock starts late by at most a quarter of the age.
+            next_due = min(next_due, now + self._poll_s)
+            self.wake_at = self._batch_max - max(len(b.records) for b in pools.values())
+        else:
+            self.wake_at = 1  # idle: the first event starts an age clock
         return due, next_due, closing
 
-    def holds_batches(self) -> bool:
-        with self._lock:
-            return bool(self._pools or self._sealed)
+    def _drain(self, now: float) -> None:
+        queue, pools, sealed, batch_max = self._queue, self._pools, self._sealed, self._batch_max
+        popleft = queue.popleft
+        for _ in range(len(queue)):
+            event = popleft()
+            pool = event.pool
+            batch = pools.get(pool)
+            if batch is None:
+                batch = pools[pool] = _PoolBatch(now)
+            records = batch.records
+            records.append(event)
+            if len(records) == batch_max:
+                sealed.append((pool, records))
+                del pools[pool]
+
+    def wake_pending(self) -> bool:
+        """``True`` if request threads queued enough to wake the flush thread while it was busy
+        (checked after :meth:`take_due` set ``wake_at``, before the thread sleeps)."""
+        return len(self._queue) >= self.wake_at
+
+    def holds_events(self) -> bool:
+        return bool(self._pools or self._sealed or self._queue)
 
     def delivered(self, event_count: int, *, retried: bool) -> None:
         with self._lock:
             self._sent_events += event_count
             self._sent_batches += 1
-            self._buffered -= event_count
+            self._permits.extend(bytes(event_count))
             if retried:
                 self._retries += 1
 
@@ -148,24 +204,40 @@ class EventBuffer:
         with self._lock:
             self._send_errors += 1
             if dropped:
-                self._dropped_send += event_count
-                self._buffered -= event_count
+                self._settle_dropped(event_count)
 
     def drop(self, event_count: int) -> None:
         """Events the flush thread gives up on (unencodable, or unsent at the close deadline)."""
         with self._lock:
-            self._dropped_send += event_count
-            self._buffered -= event_count
+            self._settle_dropped(event_count)
 
-    def drop_open_batches(self) -> int:
-        """Drop every batch still in the buffer; returns the number of events dropped."""
+    def _settle_dropped(self, event_count: int) -> None:
+        self._dropped_send += event_count
+        self._permits.extend(bytes(event_count))
+
+    def finish_if_empty(self) -> bool:
+        """At close: ``True`` (and finished: later stragglers drop themselves) if no event is
+        left in the queue or in a batch."""
+        with self._lock:
+            if self.holds_events():
+                return False
+            self._finished = True
+            return True
+
+    def drop_held_and_finish(self) -> int:
+        """At the close deadline: drop every event still queued or batched and finish; returns
+        the number of events dropped."""
         with self._lock:
             count = sum(len(b.records) for b in self._pools.values())
             count += sum(len(records) for _, records in self._sealed)
+            queued = len(self._queue)
+            for _ in range(queued):  # not clear(): a straggler's later event settles itself
+                self._queue.popleft()
+            count += queued
             self._pools.clear()
             self._sealed.clear()
-            self._dropped_send += count
-            self._buffered -= count
+            self._settle_dropped(count)
+            self._finished = True
         return count
 
     def mark_flushed(self) -> None:
@@ -188,29 +260,29 @@ class EventBuffer:
     def close(self, timeout_s: float) -> bool:
         """Refuse further events; ``True`` the first time (which sets the stop deadline)."""
         with self._lock:
-            if self._closed:
+            if self.closed:
                 return False
-            self._closed = True
+            self.closed = True
             self.stop_deadline = time.monotonic() + timeout_s
             return True
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     def snapshot(self) -> ProducerStats:
         with self._lock:
+            # Permits come back (under this lock) exactly when events are sent or dropped, so
+            # the accounting identity holds by construction.
+            buffered = self._max_events - len(self._permits)
+            dropped_full = self._dropped_full.value
             return ProducerStats(
-                emitted=self._emitted,
+                emitted=self._sent_events + self._dropped_send + buffered + dropped_full,
                 sent_events=self._sent_events,
                 sent_batches=self._sent_batches,
-                dropped_full=self._dropped_full,
+                dropped_full=dropped_full,
                 dropped_send=self._dropped_send,
-                dropped_closed=self._dropped_closed,
+                dropped_closed=self._dropped_closed.value,
                 rejected=self._rejected,
                 rejected_privacy=self._rejected_privacy,
                 rejected_by_field=dict(self._rejected_by_field),
                 send_errors=self._send_errors,
                 retries=self._retries,
-                buffered=self._buffered,
+                buffered=buffered,
             )

@@ -1,8 +1,9 @@
-"""Buffered records -> batch envelopes (``schemas.wire.WireBatch`` JSON, one pool each).
+"""Buffered events -> batch envelopes (``schemas.wire.WireBatch`` JSON, one pool each).
 
-``emit()`` stores a plain tuple per event (cheapest to build on the caller's thread); the flush
-thread turns them into :class:`schemas.wire.WireEvent` structs here and encodes them as one
-envelope.
+``emit()`` builds each event as a :class:`schemas.wire.WireEvent` on the caller's thread: a
+msgspec struct that the garbage collector does not track, so the request path allocates nothing
+that would trigger a collection. The flush thread only wraps a pool's events in a
+:class:`~schemas.wire.WireBatch` and encodes it.
 """
 
 from __future__ import annotations
@@ -10,25 +11,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from schemas.events import Outcome
 from schemas.wire import WireBatch, WireEvent, encode_batch
 
-__all__ = ["Envelope", "Record", "build_envelope"]
-
-Record = tuple[
-    int,  # sequence number (event id suffix)
-    int,  # ts_ms
-    str,  # pool
-    str,  # region
-    Outcome,
-    float,  # latency_ms
-    str | None,  # proxy_id
-    int | None,  # status_code
-    int,  # bytes_in
-    int,  # bytes_out
-    int,  # attempts
-    str | None,  # target_domain
-]
+__all__ = ["Envelope", "build_envelope"]
 
 
 @dataclass(slots=True)
@@ -43,43 +28,9 @@ class Envelope:
 
 
 def build_envelope(
-    pool: str, records: list[Record], *, source_host: str, id_prefix: str, batch_id: str
+    pool: str, events: list[WireEvent], *, source_host: str, batch_id: str
 ) -> Envelope:
-    """Encode ``records`` (all of one pool, at most ``MAX_EVENTS_PER_BATCH``) as one envelope.
-
-    Event ids are ``{id_prefix}{seq:x}``.
-    """
-    events = [
-        WireEvent(
-            f"{id_prefix}{seq:x}",
-            ts_ms,
-            ev_pool,
-            region,
-            outcome,
-            latency_ms,
-            source_host,
-            proxy_id,
-            status_code,
-            bytes_in,
-            bytes_out,
-            attempts,
-            domain,
-        )
-        for (
-            seq,
-            ts_ms,
-            ev_pool,
-            region,
-            outcome,
-            latency_ms,
-            proxy_id,
-            status_code,
-            bytes_in,
-            bytes_out,
-            attempts,
-            domain,
-        ) in records
-    ]
+    """Encode ``events`` (all of one pool, at most ``MAX_EVENTS_PER_BATCH``) as one envelope."""
     batch = WireBatch(
         batch_id=batch_id,
         source_host=source_host,

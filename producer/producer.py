@@ -1,15 +1,17 @@
 """MetricsProducer: the fleet host's side of ProxyWhirl Metrics.
 
 ``emit()`` is the request path: it validates its arguments (privacy and schema, answered from
-bounded caches after the first sight of a value), appends a plain tuple to its pool's batch in
-the :class:`producer.buffer.EventBuffer` (a short lock, never held across I/O) and returns. It
-never blocks on I/O and never raises (unless ``strict``): invalid arguments are counted as
-``rejected``, events over the ``max_buffer_events`` bound as ``dropped_full``.
+bounded caches after the first sight of a value), builds the event as a
+:class:`schemas.wire.WireEvent` (a struct the garbage collector does not track) and offers it to
+the :class:`producer.buffer.EventBuffer`, which takes no lock (see docs/architecture.md,
+"emit() design"). It never blocks and never raises (unless ``strict``): invalid arguments are
+counted as ``rejected``, events over the ``max_buffer_events`` bound as ``dropped_full``.
 
-A daemon flush thread (so no event loop is needed) encodes due batches (full, or
-``batch_max_age_ms`` old) as envelopes and hands them to the transport in order. Retriable
-transport errors keep the envelope (its events stay inside the buffer bound) and back off
-exponentially; poison errors drop it and count. Nothing a transport raises reaches ``emit()``.
+A daemon flush thread (so no event loop is needed) groups queued events into per-pool batches,
+encodes due batches (full, or ``batch_max_age_ms`` old) as envelopes and hands them to the
+transport in order, handing the GIL to request threads between envelopes. Retriable transport
+errors keep the envelope (its events stay inside the buffer bound) and back off exponentially;
+poison errors drop it and count. Nothing a transport raises reaches ``emit()``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import itertools
 import logging
 import math
 import secrets
+import sys
 import threading
 import time
 import weakref
@@ -46,6 +49,7 @@ from producer.settings import ProducerSettings
 from producer.stats import ProducerStats
 from producer.transport import Transport
 from schemas.events import MAX_LATENCY_MS, Outcome
+from schemas.wire import WireEvent
 
 __all__ = ["MetricsProducer"]
 
@@ -75,9 +79,10 @@ class MetricsProducer:
         self._strict = settings.strict
         self._keep_domain = settings.include_target_domain
         instance = secrets.token_hex(8)
-        self._id_prefix = f"{instance}-"
         self._batch_prefix = f"{self._host}-{instance}-"
-        self._next_seq = itertools.count(1).__next__  # atomic under the GIL
+        # Event ids "{instance}-{seq:x}", seq counting from 1: formatted by one C-level call
+        # (count -> str.__mod__), so ids are unique without a lock.
+        self._next_event_id = map(f"{instance}-%x".__mod__, itertools.count(1)).__next__
         self._hasher = ProxyIdHasher(
             settings.fleet_key.get_secret_value().encode(), settings.proxy_id_cache_size
         )
@@ -93,7 +98,7 @@ class MetricsProducer:
             batch_max_age_s=settings.batch_max_age_ms / 1000.0,
             wake=self._wake.set,
         )
-        self._add = self._buffer.add
+        self._offer = self._buffer.offer
         # Flush-thread state.
         self._pending: deque[Envelope] = deque()
         self._batch_seq = 0
@@ -179,22 +184,22 @@ class MetricsProducer:
                 ts_ms = checked_int("ts_ms", ts_ms)
         except Exception as exc:
             return self._reject(exc)
-        return self._add(
-            pool,
-            (
-                self._next_seq(),
+        return self._offer(
+            WireEvent(
+                self._next_event_id(),
                 ts_ms,
                 pool,
                 region,
                 checked_outcome,
                 latency_ms,
+                self._host,
                 proxy_id,
                 status_code,
                 bytes_in,
                 bytes_out,
                 attempts,
                 target_domain,
-            ),
+            )
         )
 
     def _learn_label(self, field: str, value: object) -> None:
@@ -304,7 +309,7 @@ class MetricsProducer:
                 if not self._pending:
                     self._buffer.mark_flushed()
                 if closing:
-                    if not self._pending and not self._buffer.holds_batches():
+                    if not self._pending and self._buffer.finish_if_empty():
                         return
                     if time.monotonic() >= self._buffer.stop_deadline:
                         self._drop_unsent()
@@ -316,8 +321,16 @@ class MetricsProducer:
             if closing:
                 wait_until = min(wait_until, self._buffer.stop_deadline)
             timeout = None if wait_until == math.inf else max(0.0, wait_until - time.monotonic())
+            if self._buffer.wake_pending():
+                timeout = 0.0
 
     def _encode(self, due: list[Batch]) -> None:
+        # Request threads never wait for this thread's locks, only for the GIL: hand it over
+        # after at most half a switch interval of work (plus one envelope's encoding, one C
+        # call), so a backlog is worked off in slices instead of one long hold. The rest of the
+        # interval is enough to keep up with request threads emitting flat out.
+        slice_s = sys.getswitchinterval() / 2
+        slice_started = time.perf_counter()
         for pool, records in due:
             batch_id = f"{self._batch_prefix}{self._batch_seq}"
             self._batch_seq += 1
@@ -327,7 +340,6 @@ class MetricsProducer:
                         pool,
                         records,
                         source_host=self._host,
-                        id_prefix=self._id_prefix,
                         batch_id=batch_id,
                     )
                 )
@@ -336,9 +348,9 @@ class MetricsProducer:
                 logger.exception(
                     "cannot encode envelope %s (%d events dropped)", batch_id, len(records)
                 )
-            # Hand the GIL to waiting emit() callers between envelopes, so the request path
-            # waits at most one envelope's encoding, not a whole flush round.
-            time.sleep(0)
+            if time.perf_counter() - slice_started >= slice_s:
+                time.sleep(0)  # releases the GIL to waiting threads
+                slice_started = time.perf_counter()
 
     def _send_pending(self) -> bool:
         """Send pending envelopes in order; ``False`` if a retriable error stopped the round."""
@@ -397,6 +409,6 @@ class MetricsProducer:
         unsent = sum(env.event_count for env in self._pending)
         self._pending.clear()
         self._buffer.drop(unsent)
-        unsent += self._buffer.drop_open_batches()
+        unsent += self._buffer.drop_held_and_finish()
         if unsent:
             logger.warning("metrics producer closed with %d events unsent (dropped)", unsent)
