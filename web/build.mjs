@@ -2,7 +2,8 @@
 //   node build.mjs          write api/static/{index.html,app.js,app.css}
 //   node build.mjs --check  exit 1 when the committed files differ from a fresh build
 import { build } from "esbuild";
-import { copyFileSync, mkdtempSync, readFileSync, renameSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -10,7 +11,23 @@ const here = new URL(".", import.meta.url).pathname;
 const target = join(here, "..", "api", "static");
 const check = process.argv.includes("--check");
 const out = check ? mkdtempSync(join(tmpdir(), "pwm-dashboard-")) : target;
-const banner = "/* ProxyWhirl Metrics dashboard: built from web/ by `npm run build`; do not edit. uPlot (MIT) by Leon Sorokin. */";
+// The sources' digest goes into the bundle: tests/browser/test_dashboard_bundle.py recomputes it
+// (no node needed) to catch sources changed without a rebuild.
+const sources = [
+  "build.mjs",
+  "index.html",
+  "package-lock.json",
+  ...readdirSync(join(here, "src")).map((name) => `src/${name}`),
+].sort();
+const digest = createHash("sha256");
+for (const name of sources) {
+  digest.update(`${name}\0`);
+  digest.update(readFileSync(join(here, name)));
+  digest.update("\0");
+}
+const banner =
+  "/* ProxyWhirl Metrics dashboard, built from web/ by `npm run build`: do not edit. " +
+  `uPlot (MIT) by Leon Sorokin. sources-sha256: ${digest.digest("hex")} */`;
 
 await build({
   entryPoints: { app: join(here, "src", "main.ts"), "app-css": join(here, "src", "app.css") },

@@ -60,13 +60,12 @@ def test_an_alert_of_the_demo_fires_resolves_and_is_drawn(
     (tmp_path / "rules.yaml").write_text(RULES)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PWM_")}
+    argv = [sys.executable, "-m", "stream_app.cli", "--log-level", "WARNING", "demo"]
+    argv += ["--port", str(port), "--duration", "90", "--data-dir", str(tmp_path / "data")]
+    argv += ["--scenario", str(tmp_path / "scenario.yaml"), "--rules", str(tmp_path / "rules.yaml")]
     demo = ManagedProcess(
         "demo",
-        [
-            sys.executable, "-m", "stream_app.cli", "--log-level", "WARNING", "demo",
-            "--port", str(port), "--duration", "90", "--data-dir", str(tmp_path / "data"),
-            "--scenario", str(tmp_path / "scenario.yaml"), "--rules", str(tmp_path / "rules.yaml"),
-        ],  # fmt: skip
+        argv,
         log_path=tmp_path / "demo.log",
         cwd=REPO,
         env={**env, **FAST},

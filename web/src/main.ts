@@ -109,7 +109,13 @@ function showControls(): void {
   ui.refresh.value = String(state.refreshS);
   ui.pause.setAttribute("aria-pressed", String(paused));
   ui.pause.textContent = paused ? "Resume auto-refresh" : "Pause auto-refresh";
-  const exportParams = { ...rangeParams(state), ...scopeParams(state), format: "csv" };
+  // GET /api/v1/export (api/routes/export.py): the same range and scope; per proxy in a proxy view
+  const exportParams = {
+    ...rangeParams(state),
+    ...scopeParams(state),
+    ...(state.proxy ? { proxies: "true" } : {}),
+    format: "csv",
+  };
   ui.exportLink.href = apiUrl("export", exportParams);
 }
 
