@@ -36,13 +36,13 @@ from api.grafana_model import (
     VariableRequest,
 )
 from api.grafana_scopes import GrafanaRequestError
+from api.grafana_tables import alert_incidents
 from api.grafana_targets import (
     ANNOTATION_REF_ID,
     TARGETS,
     QuerySpan,
     Reader,
     TargetPlan,
-    alert_incidents,
     plan,
 )
 from api.routes.params import now_ms
