@@ -179,7 +179,7 @@ def plan(target: QueryTarget, filters: Iterable[AdHocFilter]) -> TargetPlan:
         outcome = _one(payload, "outcome")
         if outcome is None:
             raise GrafanaRequestError("payload outcome: required by outcome_rate")
-        _choice(outcome, [o.value for o in _FAILURES], "outcome")
+        _choice(outcome, [o.value for o in Outcome], "outcome")
         options["outcome"] = Outcome(outcome)
     elif name == "top_proxies":
         selection.single("region")
