@@ -1,0 +1,1 @@
+"""Builds the provisioned Grafana dashboards of docker/grafana/dashboards (see generate.py)."""
