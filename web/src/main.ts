@@ -301,7 +301,8 @@ function baselineFor(metric: string, scope: ScopeSummary | undefined): Baseline 
   };
 }
 
-async function scopeCharts(alerts: Alert[], scope: ScopeSummary | undefined, outcomes: string[]): Promise<ScopeData> {
+async function scopeCharts(scope: ScopeSummary | undefined, outcomes: string[]): Promise<ScopeData> {
+  const alerts: Alert[] = []; // the range's alerts are added when they arrive (refresh)
   if (state.proxy !== null && state.pool !== null) {
     const common = { pool: state.pool, region: state.region, ...rangeParams(state), limit: 50, min_requests: 1 };
     const [byErrors, byLatency] = await Promise.all([
@@ -310,8 +311,7 @@ async function scopeCharts(alerts: Alert[], scope: ScopeSummary | undefined, out
     ]);
     const errors = byErrors.proxies.find((p) => p.proxy_id === state.proxy);
     const latency = byLatency.proxies.find((p) => p.proxy_id === state.proxy);
-    const mine = alerts.filter((a) => !a.proxy_id || a.proxy_id === state.proxy);
-    const base = { alerts: mine, baseline: null, startMs: byErrors.start_ms, endMs: byErrors.end_ms };
+    const base = { alerts, baseline: null, startMs: byErrors.start_ms, endMs: byErrors.end_ms };
     return {
       specs: {
         rates: { ...base, id: "rates", title: "", unit: "rate", lines: [{ label: "error rate", metric: "error_rate", points: errors?.series ?? [], color: "#b3261e" }] },
@@ -378,46 +378,63 @@ function outcomesFor(scopes: ScopeSummary[]): string[] {
   return [...new Set([...ranked, ...DEFAULT_OUTCOMES])].slice(0, MAX_OUTCOMES);
 }
 
+/** ``promise``, marked as handled: a read that fails while an earlier one already failed is not
+ * an "uncaught" console error (the first failure is the one explained). */
+function quiet<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
 async function refresh(): Promise<void> {
   const mine = ++generation;
   window.clearTimeout(timer);
   const snapshot = state;
   try {
-    const [summary, pools, active, history] = await Promise.all([
-      getJson<SummaryView>("summary"),
-      getJson<PoolsView>("pools"),
-      getJson<AlertsView>("alerts", scopeParams(snapshot)),
+    // every read starts at once; the grid is drawn as soon as the summary is in
+    const summaryP = quiet(getJson<SummaryView>("summary"));
+    const poolsP = quiet(getJson<PoolsView>("pools"));
+    const activeP = quiet(getJson<AlertsView>("alerts", scopeParams(snapshot)));
+    const historyP = quiet(
       getJson<AlertsView>("alerts/history", { ...scopeParams(snapshot), ...rangeParams(snapshot), limit: 500 }),
-    ]);
+    );
+    const offendersP = quiet(
+      snapshot.pool === null
+        ? Promise.resolve(null)
+        : getJson<OffendersView>("proxies", { ...scopeParams(snapshot), ...rangeParams(snapshot), limit: 10 }),
+    );
+    const [summary, pools] = await Promise.all([summaryP, poolsP]);
     if (mine !== generation) return;
     knownPools = pools.pools;
     const inScope = summary.scopes.filter(
       (s) => (snapshot.pool === null || s.pool === snapshot.pool) && (snapshot.region === null || s.region === snapshot.region),
     );
     const scope = snapshot.pool !== null && snapshot.region !== null ? inScope[0] : undefined;
-    const alerts = incidents(history.alerts);
-    const [data, offenders] = await Promise.all([
-      scopeCharts(alerts, scope, outcomesFor(inScope)),
-      snapshot.pool === null
-        ? Promise.resolve(null)
-        : getJson<OffendersView>("proxies", { ...scopeParams(snapshot), ...rangeParams(snapshot), limit: 10 }),
-    ]);
-    if (mine !== generation) return;
     showError(null);
     ui.tokenForm.hidden = true;
     showControls();
+    renderGrid(ui.grid, summary.scopes, snapshot, drill);
+    showFreshness(summary, inScope);
+    ui.scope.textContent = scopeName(snapshot);
+
+    const [data, active, history, offenders] = await Promise.all([
+      scopeCharts(scope, outcomesFor(inScope)),
+      activeP,
+      historyP,
+      offendersP,
+    ]);
+    if (mine !== generation) return;
     if (offenders !== null && snapshot.pool !== null) {
       const ids = offenders.proxies.map((p) => p.proxy_id);
       setOptions(ui.proxy, ids, "All proxies", snapshot.proxy);
     }
-    renderGrid(ui.grid, summary.scopes, snapshot, drill);
-    showFreshness(summary, inScope);
-    ui.scope.textContent = scopeName(snapshot);
+    const alerts = incidents(history.alerts).filter(
+      (a) => snapshot.proxy === null || !a.proxy_id || a.proxy_id === snapshot.proxy,
+    );
     const name = scopeName(snapshot);
     for (const [key, chart] of Object.entries(charts) as [keyof typeof charts, Chart][]) {
       const spec = data.specs[key];
       chart.root.hidden = spec === undefined;
-      if (spec !== undefined) chart.render(spec, name, data.caption);
+      if (spec !== undefined) chart.render({ ...spec, alerts }, name, data.caption);
     }
     renderOffenders(ui.offenders, snapshot.pool, offenders?.proxies ?? null, snapshot.proxy, drill, knownPools.map((p) => p.pool));
     renderAlerts(ui.alerts, active.alerts, history.alerts);
