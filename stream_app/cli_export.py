@@ -4,7 +4,8 @@
 [--proxies] [--format csv|ndjson|parquet] [--output FILE|-] [--data-dir DIR | --dsn DSN]``
 
 TIME is RFC 3339 (``2026-01-01T00:00:00Z``; a date alone is midnight UTC), ``now``, or relative
-to now (``-90d``, ``-15m``, ``-2w``; units s m h d w y). The rows stream from ClickHouse
+to now: ``now-90d`` or ``-90d`` (units s m h d w y; argparse needs ``--from=-90d`` with the ``=``
+for a value starting with ``-``). The rows stream from ClickHouse
 (:mod:`stream_app.storage.export`) into a temporary file renamed into place at the end, with the
 metadata in ``FILE.meta.json`` (and in a Parquet file's footer); ``--output -`` writes the rows
 to stdout (no sidecar; the metadata goes to stderr with ``--meta-stderr``). The embedded store is
@@ -28,7 +29,7 @@ from stream_app.storage.tables import Resolution
 
 __all__ = ["add_export_command", "parse_time_ms"]
 
-_RELATIVE = re.compile(r"^-([1-9][0-9]{0,6})(s|m|h|d|w|y)$")
+_RELATIVE = re.compile(r"^(?:now)?-([1-9][0-9]{0,6})(s|m|h|d|w|y)$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 7 * 86_400, "y": 365 * 86_400}
 
 
@@ -44,7 +45,7 @@ def parse_time_ms(text: str, now_ms: int) -> int:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"not a time: {text!r} (RFC 3339, 'now' or relative like -90d, -15m)"
+            f"not a time: {text!r} (RFC 3339, 'now' or relative like now-90d, -15m)"
         ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
@@ -114,8 +115,12 @@ def add_export_command(commands: Any) -> None:
     export = commands.add_parser(
         "export", help="a span of history as CSV, NDJSON or Parquet, with its metadata"
     )
-    export.add_argument("--from", dest="start", required=True, help="RFC 3339, now, or -90d")
-    export.add_argument("--to", dest="end", default="now", help="RFC 3339, now, or -15m")
+    export.add_argument(
+        "--from", dest="start", required=True, help="RFC 3339, now, now-90d (or --from=-90d)"
+    )
+    export.add_argument(
+        "--to", dest="end", default="now", help="RFC 3339, now, now-15m (or --to=-15m)"
+    )
     export.add_argument(
         "--resolution",
         default=AUTO,
