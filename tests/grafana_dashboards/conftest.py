@@ -3,33 +3,19 @@ holding 13 months of seeded history (seed.py), shared by the package's tests."""
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from dashboard_files import load_dashboards
 from seed import Seeded, seed
 
 from stream_app.storage.client import StorageClient, get_client, open_chdb_path
 from stream_app.storage.engines import quote_identifier
 from stream_app.storage.migrate import Migrator
 from stream_app.storage.settings import StorageSettings
-
-REPO = Path(__file__).resolve().parents[2]
-GRAFANA = REPO / "docker/grafana"
-DASHBOARDS = GRAFANA / "dashboards"
-
-if str(GRAFANA) not in sys.path:  # the dashboard generator (docker/grafana/dashgen)
-    sys.path.insert(0, str(GRAFANA))
-
-
-def load_dashboards() -> dict[str, dict[str, Any]]:
-    """Every provisioned dashboard, by file stem."""
-    return {path.stem: json.loads(path.read_text()) for path in sorted(DASHBOARDS.glob("*.json"))}
 
 
 @pytest.fixture(scope="session")

@@ -109,7 +109,7 @@ def _format(value: str | list[str], fmt: str) -> str:
         case "pipe":
             return "|".join(values) if values is not None else str(value)
         case "json":
-            return json.dumps(values) if values is not None else str(value)
+            return json.dumps(values, separators=(",", ":")) if values is not None else str(value)
         case "raw":
             return str(value) if values is None else ",".join(values)
         case "percentencode":
