@@ -7,10 +7,11 @@ TIME is RFC 3339 (``2026-01-01T00:00:00Z``; a date alone is midnight UTC), ``now
 to now: ``now-90d`` or ``-90d`` (units s m h d w y; argparse needs ``--from=-90d`` with the ``=``
 for a value starting with ``-``). The rows stream from ClickHouse
 (:mod:`stream_app.storage.export`) into a temporary file renamed into place at the end, with the
-metadata in ``FILE.meta.json`` (and in a Parquet file's footer); ``--output -`` writes the rows
-to stdout (no sidecar; the metadata goes to stderr with ``--meta-stderr``). The embedded store is
-opened like ``report`` opens it: while ``serve`` holds it, the command says so and exits 2 (use
-``GET /api/v1/export`` of the running server instead).
+metadata in ``FILE.meta.json`` (and in a Parquet file's footer; SIGTERM and Ctrl-C remove the
+temporary file, SIGKILL can leave it as ``.FILE.*.part``, never a partial FILE); ``--output -``
+writes the rows to stdout (no sidecar; the metadata goes to stderr with ``--meta-stderr``).
+The embedded store is opened like ``report`` opens it: while ``serve`` holds it, the command
+says so and exits 2 (use ``GET /api/v1/export`` of the running server instead).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -52,6 +54,10 @@ def parse_time_ms(text: str, now_ms: int) -> int:
     return int(value.timestamp() * 1000)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from stream_app.storage.client import get_client
     from stream_app.storage.errors import StorageError, StoreInUse
@@ -59,6 +65,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from stream_app.storage.query_tiers import Retention
     from stream_app.storage.settings import StorageSettings
 
+    # SIGTERM unwinds like Ctrl-C: the temporary file is removed, the target never appears
+    signal.signal(signal.SIGTERM, _interrupt)
     overrides = {n: getattr(args, n) for n in ("data_dir", "dsn", "database") if getattr(args, n)}
     storage = StorageSettings(**overrides)
     now_ms = time.time_ns() // 1_000_000

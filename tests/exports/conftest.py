@@ -27,9 +27,10 @@ def export_chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"chdb://{path}"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def export_storage(export_chdb_dsn: str) -> Iterator[Storage]:
-    """A migrated database of its own (dropped afterwards) and the client on it."""
+    """A migrated database per test module (dropped afterwards) and the client on it. The
+    tests read it; those that write (alert history) write what the others do not look at."""
     settings = StorageSettings(dsn=export_chdb_dsn, database=f"exp_{uuid.uuid4().hex[:12]}")
     client = get_client(settings)
     Migrator(client, settings).migrate()
@@ -37,7 +38,7 @@ def export_storage(export_chdb_dsn: str) -> Iterator[Storage]:
     client.command(f"DROP DATABASE IF EXISTS {quote_identifier(settings.database)} SYNC")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def history(export_storage: Storage) -> History:
     """40 minutes of seeded traffic, 2 pools x 2 regions, ending at NOW_MS."""
     seeded = seeded_history(NOW_MS)
