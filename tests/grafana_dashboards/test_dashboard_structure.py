@@ -14,10 +14,12 @@ from typing import Any, cast
 
 import yaml
 from dashboard_files import GRAFANA
+from grafana_expand import ALL, GrafanaVariable, interpolate
 from prometheus_client import CollectorRegistry
 
 from api.app import _ApiCollector
 from api.auth import AuthCounters
+from api.grafana_model import payload_values
 from api.grafana_scopes import DIMENSIONS
 from api.grafana_targets import TARGETS
 from api.routes.query import QueryCounters
@@ -220,8 +222,17 @@ def test_json_datasource_targets_are_ones_the_api_answers(
         spec = TARGETS.get(target["target"])
         assert spec is not None, target["target"]
         assert set(json.loads(target["payload"])) <= spec.payload, target
+    variables = {
+        v["name"]: GrafanaVariable.of(v, ["a", "b"]) for v in dashboard["templating"]["list"]
+    }
     for variable in dashboard["templating"]["list"]:
         query = json.loads(variable["query"]["query"])
         assert query["target"] in DIMENSIONS
         assert set(query) - {"target"} <= set(DIMENSIONS)
-        assert variable["allValue"] == "$__all"  # payload_values reads it as every value
+    # The payloads as the plugin sends them (interpolated, then parsed), read as the API does.
+    for selected, expected in (([ALL], None), (["a"], ["a"]), (["a", "b"], ["a", "b"])):
+        for target in targets:
+            text = interpolate(target["payload"], variables, {"pool": selected, "region": ["b"]})
+            payload = json.loads(text)
+            assert payload_values(payload["pool"]) == expected, text
+            assert payload_values(payload["region"]) == ["b"], text

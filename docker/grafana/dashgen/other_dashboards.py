@@ -192,7 +192,9 @@ def pipeline_health() -> Dashboard:
     )
 
 
-PAYLOAD = json.dumps({"pool": "$pool", "region": "$region"})
+PAYLOAD = json.dumps({"pool": "${pool:csv}", "region": "${region:csv}"})
+"""The payload of every target: the plugin interpolates the text, then parses it as JSON, so a
+multi-value variable goes in as ``csv`` inside a string (docs/api.md); All is ``$__all``."""
 
 
 def _json_variable(name: str, label: str, query: Json) -> Json:
@@ -238,7 +240,7 @@ def json_overview() -> Dashboard:
         "embedded mode (serve/demo), whose ClickHouse Grafana cannot reach directly.",
         variables=[
             _json_variable("pool", "Pool", {"target": "pool"}),
-            _json_variable("region", "Region", {"target": "region", "pool": "$pool"}),
+            _json_variable("region", "Region", {"target": "region", "pool": "${pool:csv}"}),
         ],
         annotations=[
             {
