@@ -119,6 +119,40 @@ def test_drilling_down_to_a_cell_and_a_proxy(dashboard: DashboardPage, artifacts
     assert dashboard.console.errors == []
 
 
+def test_the_range_picker_and_the_keyboard(dashboard: DashboardPage) -> None:
+    _open(dashboard)
+    page = dashboard.page
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if SERIES.search(r.url) else None)
+    before = _loaded(dashboard)
+    page.get_by_label("Range").select_option("6h")
+    _wait_refreshed(dashboard, before)
+    assert "range=6h" in page.url
+    assert asked
+    assert all("range=6h" in url for url in asked), asked
+    # custom: two local times, applied; the URL carries REST v1's start and end
+    page.get_by_label("Range").select_option("custom")
+    page.get_by_label("From", exact=True).fill("2026-01-01T10:00")
+    page.get_by_label("To", exact=True).fill("2026-01-01T12:00")
+    before = _loaded(dashboard)
+    page.get_by_role("button", name="Apply").click()
+    _wait_refreshed(dashboard, before)
+    assert re.search(r"start=\d+&end=\d+", page.url)
+    assert "range=" not in page.url
+    # a grid cell is a button: reachable and operable from the keyboard
+    cell = page.locator("button.cell[data-pool=mobile][data-region=eu-west]")
+    cell.focus()
+    before = _loaded(dashboard)
+    page.keyboard.press("Enter")
+    _wait_refreshed(dashboard, before)
+    assert "pool=mobile" in page.url
+    assert "region=eu-west" in page.url
+    expect(page.locator("button.cell[data-pool=mobile][data-region=eu-west]")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    assert dashboard.console.errors == []
+
+
 def test_a_silent_pool_shows_no_data_not_a_line_at_zero(dashboard: DashboardPage) -> None:
     _open(dashboard, f"?range=15m&pool={SILENT[0]}&region={SILENT[1]}")
     page = dashboard.page

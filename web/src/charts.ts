@@ -165,7 +165,7 @@ export class Chart {
     this.root = el(
       "figure",
       { class: "chart", id, "aria-labelledby": `${id}-title` },
-      el("figcaption", { id: `${id}-title`, class: "chart-title" }, title, " ", help),
+      el("figcaption", { class: "chart-title" }, el("span", { id: `${id}-title` }, title), " ", help),
       this.empty,
       this.body,
       this.caption,

@@ -8,6 +8,7 @@ import {
   apiUrl,
   getJson,
   type OffendersView,
+  type Point,
   type PoolsView,
   type ScopeSummary,
   type SeriesView,
@@ -301,7 +302,11 @@ function baselineFor(metric: string, scope: ScopeSummary | undefined): Baseline 
   };
 }
 
-async function scopeCharts(scope: ScopeSummary | undefined, outcomes: string[]): Promise<ScopeData> {
+async function scopeCharts(
+  scope: ScopeSummary | undefined,
+  outcomes: string[],
+  settledEndMs: number,
+): Promise<ScopeData> {
   const alerts: Alert[] = []; // the range's alerts are added when they arrive (refresh)
   if (state.proxy !== null && state.pool !== null) {
     const common = { pool: state.pool, region: state.region, ...rangeParams(state), limit: 50, min_requests: 1 };
@@ -353,7 +358,7 @@ async function scopeCharts(scope: ScopeSummary | undefined, outcomes: string[]):
       },
       throughput: {
         ...base, id: "throughput", title: "", unit: "rps",
-        lines: [lineOf(throughput, "requests/s", "#00695c")],
+        lines: [{ ...lineOf(throughput, "requests/s", "#00695c"), points: settledOnly(throughput, settledEndMs) }],
         baseline: (() => { const b = baselineFor("throughput_rps", scope); return b === null ? null : { ...b, line: 0 }; })(),
       },
       outcomes: {
@@ -363,8 +368,14 @@ async function scopeCharts(scope: ScopeSummary | undefined, outcomes: string[]):
     },
     startMs: success.start_ms,
     endMs: success.end_ms,
-    caption: `Steps of ${success.step_s} s from the ${success.tier} rollup; empty steps are gaps, not zeros.`,
+    caption: `Steps of ${success.step_s} s from the ${success.tier} rollup; empty steps are gaps, not zeros; throughput leaves out the step still filling.`,
   };
+}
+
+/** The points of steps whose windows have all closed: a step still filling would show too few
+ * requests per second (a dip that is not there). */
+function settledOnly(view: SeriesView, settledEndMs: number): Point[] {
+  return view.points.map(([t, v]) => [t, t + view.step_s * 1000 > settledEndMs ? null : v]);
 }
 
 function outcomesFor(scopes: ScopeSummary[]): string[] {
@@ -417,7 +428,7 @@ async function refresh(): Promise<void> {
     ui.scope.textContent = scopeName(snapshot);
 
     const [data, active, history, offenders] = await Promise.all([
-      scopeCharts(scope, outcomesFor(inScope)),
+      scopeCharts(scope, outcomesFor(inScope), summary.settled_end_ms),
       activeP,
       historyP,
       offendersP,
