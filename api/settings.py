@@ -99,7 +99,7 @@ class ApiSettings(BaseSettings):
     ] = 1_000_000
     sql_max_result_bytes: Annotated[
         int, Field(ge=1, description="POST /api/v1/sql: max_result_bytes (an error beyond)")
-    ] = 1 << 30
+    ] = 256 << 20
 
     tokens: list[ApiToken] = Field(
         default_factory=list,

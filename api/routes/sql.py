@@ -5,7 +5,8 @@ admitted by :func:`stream_app.storage.export_sql.checked_query` (ClickHouse pars
 it: one SELECT, tables of the metrics database only, no file/url/remote table functions) and
 runs with the engine's ``readonly = 1``, ``max_execution_time``, ``max_result_rows`` and
 ``max_result_bytes`` (settings ``sql_*``). A refused query is a 400 problem saying why. The
-result streams in the chosen format (``CSVWithNames``, ``JSONEachRow``, ``Parquet``); a failure
+result streams in the chosen format (``CSVWithNames``: its header from the query with ``LIMIT 0``,
+then the rows as ``CSV``; ``JSONEachRow``; ``Parquet``); a failure
 mid-stream (a limit reached) ends CSV/NDJSON with the same status line as an export
 (``# export-error: ...`` / ``{"export_error": ...}``; success: ``# export-complete`` /
 ``{"export_complete": ...}`` with ``rows`` null) and cuts a Parquet body short.
@@ -75,6 +76,9 @@ async def sql(request: Request, body: SqlRequest) -> StreamingResponse:
     fmt = body.format
 
     def produce() -> Iterator[bytes]:
+        if fmt is ExportFormat.CSV:  # the header first, then rows streamed as plain CSV
+            with queries.client.stream(admitted.header_sql, "CSVWithNames") as chunks:
+                yield from chunks
         with queries.client.stream(admitted.sql, CLICKHOUSE_FORMATS[fmt]) as chunks:
             yield from chunks
 

@@ -55,7 +55,7 @@ class QueryRefused(ValueError):
 
 
 CLICKHOUSE_FORMATS = {
-    ExportFormat.CSV: "CSVWithNames",
+    ExportFormat.CSV: "CSV",
     ExportFormat.NDJSON: "JSONEachRow",
     ExportFormat.PARQUET: "Parquet",
 }
@@ -78,6 +78,9 @@ class SqlQuery:
     """ClickHouse's formatting of the query as given."""
     sql: str
     """What runs: the query wrapped with readonly and the limits."""
+    header_sql: str
+    """The same with ``LIMIT 0``: its ``CSVWithNames`` answer is the CSV header alone (the
+    embedded engine streams ``CSV`` but answers ``CSVWithNames`` in one piece)."""
     tables: tuple[str, ...]
 
 
@@ -180,4 +183,5 @@ def checked_query(client: StorageClient, database: str, text: str, limits: SqlLi
     )
     # canonical is ClickHouse's own text of one parsed SELECT: wrapping it adds no user input
     sql = f"SELECT * FROM (\n{canonical}\n) SETTINGS {settings}"  # noqa: S608
-    return SqlQuery(canonical, sql, tuple(dict.fromkeys(tables)))
+    header = f"SELECT * FROM (\n{canonical}\n) LIMIT 0 SETTINGS {settings}"  # noqa: S608
+    return SqlQuery(canonical, sql, header, tuple(dict.fromkeys(tables)))

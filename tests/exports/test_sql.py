@@ -82,3 +82,30 @@ async def test_a_limit_reached_mid_stream_is_visible(export_storage: Storage) ->
     assert response.status_code == 200
     last = json.loads(response.text.splitlines()[-1])
     assert last == {"export_error": "the query failed: TOO_MANY_ROWS_OR_BYTES"}
+
+
+async def test_csv_has_its_header_then_rows(export_storage: Storage, history: History) -> None:
+    db = export_storage[0].database
+    async with client(_app(export_storage), ADMIN_TOKEN) as http:
+        response = await http.post(
+            "/api/v1/sql",
+            json={
+                "query": f"SELECT region AS `the region`, count() AS n FROM {db}.agg_1m "
+                "GROUP BY region ORDER BY region",
+                "format": "csv",
+            },
+        )
+    assert response.status_code == 200, response.text
+    assert response.text.splitlines() == [
+        '"the region","n"',
+        *[f'"{r}",{n}' for r, n in _rows_per_region(export_storage)],
+        "# export-complete",
+    ]
+
+
+def _rows_per_region(storage: Storage) -> list[tuple[str, int]]:
+    settings, storage_client = storage
+    rows = storage_client.rows(
+        f"SELECT region, count() FROM {settings.database}.agg_1m GROUP BY region ORDER BY region"
+    )
+    return [(str(r), int(n)) for r, n in rows]
