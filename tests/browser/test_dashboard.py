@@ -176,6 +176,20 @@ def test_the_stale_banner_appears_when_data_stops(dashboard: DashboardPage) -> N
     expect(banner).to_contain_text("more than two 10 s windows")
 
 
+def test_auto_refresh_can_be_paused_and_resumed(dashboard: DashboardPage) -> None:
+    _open(dashboard, "?refresh=5")
+    page = dashboard.page
+    pause = page.get_by_role("button", name="Pause auto-refresh")
+    pause.click()
+    expect(page.locator("#pause")).to_have_attribute("aria-pressed", "true")
+    paused_at = _loaded(dashboard)
+    page.wait_for_timeout(6_000)  # longer than the refresh period: nothing may happen
+    assert _loaded(dashboard) == paused_at
+    page.get_by_role("button", name="Resume auto-refresh").click()
+    _wait_refreshed(dashboard, paused_at, timeout_s=3)  # at once, not a period later
+    expect(page.locator("#pause")).to_have_attribute("aria-pressed", "false")
+
+
 def test_an_alert_shows_in_the_alerts_view_and_as_annotations(dashboard: DashboardPage) -> None:
     _open(dashboard, f"?range=1h&pool={SPIKE[0]}&region={SPIKE[1]}")
     page = dashboard.page

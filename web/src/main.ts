@@ -163,7 +163,8 @@ ui.refresh.addEventListener("change", () => navigate({ ...state, refreshS: Numbe
 ui.pause.addEventListener("click", () => {
   paused = !paused;
   showControls();
-  schedule();
+  if (paused) window.clearTimeout(timer);
+  else void refresh(); // resuming shows the present at once
 });
 document.querySelector("form.controls")?.addEventListener("submit", (event) => event.preventDefault());
 window.addEventListener("popstate", () => {
