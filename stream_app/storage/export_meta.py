@@ -11,6 +11,7 @@ span (alert history: rule, scope, severity, start, end, summary) from
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,8 +23,12 @@ from stream_app.storage.query_alerts import AlertFilter, AlertRow, alert_history
 
 __all__ = ["EXPORT_SCHEMA_VERSION", "MAX_INCIDENTS", "export_metadata", "span_incidents"]
 
+logger = logging.getLogger(__name__)
+
 EXPORT_SCHEMA_VERSION = 1
 MAX_INCIDENTS = 10_000
+"""Alert state changes read for one export (the newest first: beyond, the oldest are left out
+and a warning logged)."""
 
 UNITS: dict[str, str] = {
     "window_start": "step start, UTC (RFC 3339 in CSV/NDJSON, timestamp[ms, UTC] in Parquet)",
@@ -94,6 +99,13 @@ def span_incidents(client: StorageClient, database: str, plan: ExportPlan) -> li
         end_ms=plan.end_ms,
         limit=MAX_INCIDENTS,
     )
+    if len(rows) >= MAX_INCIDENTS:
+        logger.warning(
+            "export %s..%s: more than %d alert state changes; the oldest are left out",
+            _iso(plan.start_ms),
+            _iso(plan.end_ms),
+            MAX_INCIDENTS,
+        )
     incidents: dict[tuple[str, int], dict[str, Any]] = {}
     for row in sorted(rows, key=lambda r: (r.starts_at_ms, r.fingerprint, r.recorded_at_ms)):
         if not _scope_matches(plan, row):

@@ -277,3 +277,26 @@ def test_cli_export_writes_file_and_sidecar(
 def test_cli_refuses_a_bad_time(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", "--from", "yesterday"]) == 2
     assert "not a time" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", list(ExportFormat))
+def test_an_empty_span_is_a_valid_empty_file(
+    export_storage: Storage, tmp_path: Path, fmt: ExportFormat
+) -> None:
+    settings, client = export_storage
+    request = ExportRequest(NOW_MS - 3 * 86_400_000, NOW_MS - 2 * 86_400_000, "1h", fmt=fmt)
+    prepared = prepare_export(
+        client, settings.database, request, now_ms=NOW_MS, retention=Retention.default(),
+        proxy_ttl_days=90,
+    )  # fmt: skip
+    out = tmp_path / f"empty{fmt.suffix}"
+    assert write_export_file(client, prepared, out)["rows"] == 0
+    if fmt is ExportFormat.PARQUET:
+        table = pq.read_table(out)
+        assert table.num_rows == 0
+        assert "latency_buckets" in table.column_names
+    elif fmt is ExportFormat.CSV:
+        assert out.read_text().startswith('"window_start","step_s","pool","region"')
+        assert len(out.read_text().splitlines()) == 1  # the header alone
+    else:
+        assert out.read_bytes() == b""
