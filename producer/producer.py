@@ -89,6 +89,9 @@ class MetricsProducer:
         self._labels = ValidatedCache(settings.validation_cache_size)
         self._domains = ValidatedCache(settings.validation_cache_size)
         self._proxy_ids = ValidatedCache(settings.validation_cache_size)
+        # The caches' sets (cleared in place, never replaced): one attribute lookup in emit().
+        self._known_labels = self._labels.known
+        self._known_proxy_ids = self._proxy_ids.known
         self._reject_log = LogGate(settings.rejection_log_interval_s)
         self._send_log = LogGate(settings.rejection_log_interval_s)
         self._wake = threading.Event()
@@ -151,12 +154,12 @@ class MetricsProducer:
         :class:`~producer.errors.PrivacyViolation` / :class:`~producer.errors.InvalidEvent`).
         """
         try:
-            labels = self._labels.known
+            labels = self._known_labels
             if pool not in labels:
                 self._learn_label("pool", pool)
             if region not in labels:
                 self._learn_label("region", region)
-            if proxy_id is not None and proxy_id not in self._proxy_ids.known:
+            if proxy_id is not None and proxy_id not in self._known_proxy_ids:
                 self._proxy_ids.remember(check_proxy_id("proxy_id", proxy_id))
             checked_outcome = OUTCOMES.get(outcome)
             if checked_outcome is None:

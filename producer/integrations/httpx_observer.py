@@ -75,10 +75,21 @@ class RequestObserver(httpx.Auth):
     bytes_out = 0
     _last_response: httpx.Response | None = None
     _earlier_bytes_in = 0
+    _inner: httpx.Auth | None = None
+    _url_auth = False
 
-    def __init__(self, inner: httpx.Auth | None, url_may_have_credentials: bool) -> None:
-        self._inner = inner
-        self._url_auth = url_may_have_credentials and inner is None
+    @classmethod
+    def create(cls, inner: httpx.Auth | None, url_may_have_credentials: bool) -> RequestObserver:
+        """The observer of one request; ``inner`` is the user's auth (see
+        :func:`build_user_auth`), ``url_may_have_credentials`` says whether httpx may have to
+        apply Basic auth from the URL itself. Only what differs from the class defaults is set
+        (this runs for every request)."""
+        observer = cls()
+        if inner is not None:
+            observer._inner = inner
+        elif url_may_have_credentials:
+            observer._url_auth = True
+        return observer
 
     def _begin_attempt(self) -> None:
         self.attempts += 1
@@ -88,10 +99,14 @@ class RequestObserver(httpx.Auth):
     def _on_request(self, request: httpx.Request) -> None:
         try:
             self.bytes_out += len(request.content)
-        except httpx.RequestNotRead:  # a streamed body: trust its declared length, if any
-            length = request.headers.get("content-length", "")
-            if length.isdigit():
-                self.bytes_out += int(length)
+        except httpx.RequestNotRead:
+            self._on_streamed_request(request)
+
+    def _on_streamed_request(self, request: httpx.Request) -> None:
+        """A streamed body: trust its declared length, if any."""
+        length = request.headers.get("content-length", "")
+        if length.isdigit():
+            self.bytes_out += int(length)
 
     def _on_response(self, response: httpx.Response) -> None:
         status = response.status_code
@@ -113,17 +128,27 @@ class RequestObserver(httpx.Auth):
         return self._earlier_bytes_in + last.num_bytes_downloaded
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
-        self._begin_attempt()
         inner = self._inner if not self._url_auth else _url_auth(request)
-        if inner is None:
-            # The common case, kept flat: it runs inside every request.
-            self._on_request(request)
+        if inner is None and not self.attempts:
+            # The common case (first attempt, no auth of the user's), kept flat: it runs inside
+            # every request, so the class defaults stand for the reset of _begin_attempt.
+            self.attempts = 1
+            try:
+                self.bytes_out = len(request.content)
+            except httpx.RequestNotRead:
+                self._on_streamed_request(request)
             response = yield request
             if self._last_response is None and response.status_code < 500:
                 self.status = response.status_code
                 self._last_response = response
             else:
                 self._on_response(response)
+            return
+        self._begin_attempt()
+        if inner is None:
+            self._on_request(request)
+            response = yield request
+            self._on_response(response)
             return
         flow = inner.sync_auth_flow(request)
         try:

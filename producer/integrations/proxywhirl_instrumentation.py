@@ -233,21 +233,28 @@ class Instrumentation:
             if self._rotator.strategy is not self._strategy:
                 self._install_strategy()
             user_auth = kwargs.get("auth")
-            try:
-                inner = None if user_auth is None else build_user_auth(user_auth)
-            except TypeError:  # httpx refuses this value itself: leave it for the user to see
-                observed = False
-                inner = None
+            if user_auth is None and type(url) is str and "@" not in url:
+                observer = RequestObserver()  # the common case: the class defaults fit
+                kwargs["auth"] = observer
             else:
-                observed = True
-            observer = RequestObserver(inner, not isinstance(url, str) or "@" in url)
+                observer = self._observer_for(url, user_auth, kwargs)
             token = CURRENT_REQUEST.set(observer)
         except Exception as exc:
             self._internal_error("begin", exc)
             return None
-        if observed:
-            kwargs["auth"] = observer
         return observer, token, time.perf_counter_ns()
+
+    @staticmethod
+    def _observer_for(url: Any, user_auth: Any, kwargs: dict[str, Any]) -> RequestObserver:
+        """The observer of a request with an ``auth=`` of the user's or a URL that may carry
+        credentials; it replaces ``auth=`` unless httpx would refuse the user's value."""
+        try:
+            inner = None if user_auth is None else build_user_auth(user_auth)
+        except TypeError:  # httpx refuses this value itself: leave it for the user to see
+            return RequestObserver.create(None, not isinstance(url, str) or "@" in url)
+        observer = RequestObserver.create(inner, not isinstance(url, str) or "@" in url)
+        kwargs["auth"] = observer
+        return observer
 
     def _finish(
         self,
@@ -273,7 +280,8 @@ class Instrumentation:
                     outcome = classify(
                         None, status=status, proxy_status_error=observer.proxy_status_error
                     )
-                bytes_in = observer.bytes_in() if attempts else response.num_bytes_downloaded
+                # One attempt: the response it saw is the one returned; no call needed.
+                bytes_in = response.num_bytes_downloaded if attempts <= 1 else observer.bytes_in()
             else:
                 status = observer.status
                 outcome = classify(
@@ -287,18 +295,19 @@ class Instrumentation:
             if proxy is None and attempts:
                 with self._lock:
                     self._unknown_proxy += 1
-            labels = self._labeler.labels(proxy)
+            pool, region, proxy_id = self._labeler.labels(proxy)
+            # Positional, in EventEmitter.emit's order: keyword matching costs on every request.
             accepted = self._producer.emit(
-                pool=labels.pool,
-                region=labels.region,
-                proxy_id=labels.proxy_id,
-                outcome=outcome,
-                latency_ms=(end_ns - start_ns) / 1e6,
-                status_code=status if status is not None and 100 <= status <= 599 else None,
-                bytes_in=bytes_in,
-                bytes_out=observer.bytes_out,
-                attempts=attempts if 1 <= attempts <= 1000 else (1 if attempts < 1 else 1000),
-                target_domain=target_domain(url) if self._include_domain else None,
+                pool,
+                region,
+                proxy_id,
+                outcome,
+                (end_ns - start_ns) / 1e6,
+                status if status is not None and 100 <= status <= 599 else None,
+                bytes_in,
+                observer.bytes_out,
+                attempts if 1 <= attempts <= 1000 else (1 if attempts < 1 else 1000),
+                target_domain(url) if self._include_domain else None,
             )
             if not accepted:
                 with self._lock:

@@ -108,11 +108,15 @@ class ProxyLabeler:
         """The labels of ``proxy`` (a ``proxywhirl.Proxy``); ``default`` when it is ``None``."""
         if proxy is None:
             return self.default
-        url = getattr(proxy, "url", None)
-        region = getattr(proxy, "region", None)
-        country = getattr(proxy, "country_code", None)
-        tags = getattr(proxy, "tags", None) or _NO_TAGS
         cached = self._cache.get(id(proxy))
+        try:  # a ProxyWhirl Proxy has them all; anything else takes the getattr path below
+            url, region, country = proxy.url, proxy.region, proxy.country_code
+            tags = proxy.tags or _NO_TAGS
+        except AttributeError:
+            url = getattr(proxy, "url", None)
+            region = getattr(proxy, "region", None)
+            country = getattr(proxy, "country_code", None)
+            tags = getattr(proxy, "tags", None) or _NO_TAGS
         # The request path: compare in place (a frozenset equals a set with the same items).
         if (
             cached is not None

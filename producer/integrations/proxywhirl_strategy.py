@@ -30,10 +30,15 @@ CURRENT_REQUEST: ContextVar[RequestObserver | None] = ContextVar(
 class ObservedStrategy:
     """Delegates to ``inner``; records each selected proxy into the current request's record."""
 
-    __slots__ = ("_inner",)
+    __slots__ = ("_inner", "record_result")
 
     def __init__(self, inner: Any) -> None:
         object.__setattr__(self, "_inner", inner)
+        record_result = getattr(inner, "record_result", None)
+        if record_result is not None:
+            # The inner strategy's own bound method, called by ProxyWhirl after every request
+            # without a delegating frame in between (there is nothing to observe there).
+            object.__setattr__(self, "record_result", record_result)
 
     @property
     def inner(self) -> Any:
@@ -50,9 +55,6 @@ class ObservedStrategy:
         if record is not None:
             record.proxy = proxy
         return proxy
-
-    def record_result(self, *args: Any, **kwargs: Any) -> Any:
-        return self._inner.record_result(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
