@@ -44,7 +44,7 @@ from stream_app.storage.queries import StorageQueries
 from stream_app.storage.query_tiers import Retention
 from stream_app.storage.settings import StorageSettings
 
-__all__ = ["router", "stream_in_thread"]
+__all__ = ["FILE_CONTENT", "router", "stream_in_thread"]
 
 logger = logging.getLogger(__name__)
 
@@ -194,8 +194,17 @@ def _trailer(fmt: ExportFormat, rows: int, error: str | None) -> bytes:
     return line.encode() + b"\n"
 
 
+FILE_CONTENT: dict[str, Any] = {
+    "text/csv": {"schema": {"type": "string"}},
+    "application/x-ndjson": {"schema": {"type": "string"}},
+    "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+}
+
 _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The rows, chunked, ending with a status line (CSV/NDJSON)"},
+    200: {
+        "description": "The rows, chunked, ending with a status line (CSV/NDJSON)",
+        "content": FILE_CONTENT,
+    },
     403: {"description": "Beyond export_max_rows_read without the admin role (problem+json)"},
     422: {"description": "Invalid parameters (problem+json)"},
     503: {"description": "Storage did not answer (problem+json)"},
@@ -205,6 +214,7 @@ _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.get(
     "/export",
     summary="A span of history as CSV, NDJSON or Parquet, streamed",
+    response_class=StreamingResponse,
     responses=_EXPORT_RESPONSES,
 )
 async def export(
@@ -262,7 +272,7 @@ async def export(
 @router.get(
     "/export/meta",
     summary="The metadata document of the same export (without its row count)",
-    responses=_EXPORT_RESPONSES,
+    responses={k: v for k, v in _EXPORT_RESPONSES.items() if k != 200},
 )
 async def export_meta(
     request: Request,

@@ -24,7 +24,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.auth import AUTH_RESPONSES, Role, require_role
-from api.routes.export import stream_in_thread
+from api.routes.export import FILE_CONTENT, stream_in_thread
 from api.routes.query import run_query
 from api.settings import ApiSettings
 from stream_app.storage.export_plan import ExportFormat
@@ -53,8 +53,12 @@ class SqlRequest(BaseModel):
 @router.post(
     "/sql",
     summary="One read-only SELECT over the metrics database, streamed (admin)",
+    response_class=StreamingResponse,
     responses={
-        200: {"description": "The result, chunked; CSV/NDJSON end with a status line"},
+        200: {
+            "description": "The result, chunked; CSV/NDJSON end with a status line",
+            "content": FILE_CONTENT,
+        },
         400: {"description": "The query is refused, and why (problem+json)"},
         503: {"description": "Storage did not answer (problem+json)"},
     },
