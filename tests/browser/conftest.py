@@ -18,7 +18,7 @@ from stream_app.storage.client import StorageClient, get_client, open_chdb_path
 from stream_app.storage.engines import quote_identifier
 from stream_app.storage.migrate import Migrator
 from stream_app.storage.settings import StorageSettings
-from tests.browser.site import TOKEN, Site, seed, serve
+from tests.browser.site import RULES, TOKEN, Site, seed, serve
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "build" / "test-artifacts" / "dashboard"
@@ -77,9 +77,13 @@ def seeded_storage(
 
 
 @pytest.fixture
-def site(seeded_storage: tuple[StorageSettings, StorageClient, int]) -> Iterator[Site]:
+def site(
+    seeded_storage: tuple[StorageSettings, StorageClient, int], tmp_path: Path
+) -> Iterator[Site]:
     settings, client, seeded_ms = seeded_storage
-    with serve(settings, client, seeded_ms=seeded_ms) as running:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    with serve(settings, client, seeded_ms=seeded_ms, rules_path=rules) as running:
         yield running
 
 

@@ -9,7 +9,9 @@ stale banner) without waiting. History, relative to the clock's start:
 - mobile/us-east: an error spike 20 to 14 minutes ago (60 % timeouts), and the alert history
   rows a scope error-rate rule records for it (firing, then resolved; the demo test has the
   rule engine raise one for real);
-- residential/eu-west: one proxy failing every request.
+- residential/eu-west: one proxy failing every request, which lifts its error rate far above
+  the baseline a pool x region baseline rule (:data:`RULES`) learnt for it (saved as the rule
+  engine saves its state).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import uvicorn
 
@@ -29,6 +32,7 @@ from api.settings import ApiSettings
 from schemas.alerts import AlertEvent, AlertStatus
 from schemas.events import Outcome
 from schemas.wire import WireEvent
+from stream_app.alerting.engine_state import EngineStateStore
 from stream_app.alerting.history import ClickHouseAlertHistory
 from stream_app.storage.client import StorageClient
 from stream_app.storage.queries import StorageQueries
@@ -45,6 +49,18 @@ SPIKE = ("mobile", "us-east")
 SPIKE_MS = (-20 * MINUTE_MS, -14 * MINUTE_MS)
 """The incident, relative to the clock's start."""
 BAD_PROXY = proxy_id("residential", "eu-west", 99)
+RULES = """\
+version: 1
+rules:
+  - id: scope-errors-baseline
+    name: ScopeErrorsAboveUsual
+    kind: baseline
+    metric: error_rate
+    level: pool_region
+    baseline: {method: ewma, k_sigma: 3, min_abs_change: 0.02, warmup_windows: 10}
+"""
+LEARNT = {"method": "ewma", "mean": 0.03, "var": 0.0001, "n": 500}
+"""The baseline saved for residential/eu-west: 3 % errors, one standard deviation 1 %."""
 TOKEN = "dashboard-viewer-token-0123456789"
 """A read token, for the site whose reads need one."""
 
@@ -156,11 +172,20 @@ def seed(storage: StorageSettings, client: StorageClient, now_ms: int) -> None:
     for i in range(0, len(events), 5_000):
         sink.write(builder.flush(events[i : i + 5_000]))
     ClickHouseAlertHistory(client, storage.database).write(spike_alerts(now_ms))
+    baseline = {"rule_id": "scope-errors-baseline", "scope": "pool_region|residential|eu-west|"}
+    EngineStateStore(client, storage.database).save(
+        "dashboard-scope-rules", now_ms, {"baselines": [{**baseline, "data": LEARNT}]}
+    )
 
 
 @contextmanager
 def serve(
-    storage: StorageSettings, client: StorageClient, *, seeded_ms: int, **api: object
+    storage: StorageSettings,
+    client: StorageClient,
+    *,
+    seeded_ms: int,
+    rules_path: Path | None = None,
+    **api: object,
 ) -> Iterator[Site]:
     """The API app (with the dashboard) on a free loopback port until the block ends; its
     clock starts 2 s after ``seeded_ms`` (the end of the seeded history), then runs."""
@@ -169,7 +194,8 @@ def serve(
     settings = ApiSettings.model_validate(
         {"host": "127.0.0.1", "port": port, "staleness_s": 300.0, "cache_ttl_s": 0, **api}
     )
-    app = create_app(settings, StorageQueries(client, storage.database), clock_s=clock)
+    queries = StorageQueries(client, storage.database)
+    app = create_app(settings, queries, rules_path=rules_path, clock_s=clock)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     )

@@ -153,6 +153,21 @@ def test_the_range_picker_and_the_keyboard(dashboard: DashboardPage) -> None:
     assert dashboard.console.errors == []
 
 
+def test_a_deviation_from_the_learnt_baseline_is_highlighted(dashboard: DashboardPage) -> None:
+    _open(dashboard, "?range=1h&pool=residential&region=eu-west")
+    page = dashboard.page
+    cell = page.locator("button.cell[data-pool=residential][data-region=eu-west]")
+    badge = cell.locator(".badge.baseline")
+    expect(badge).to_have_class(re.compile(r"\bbreach\b"))
+    expect(badge).to_contain_text("\u03c3 error_rate")
+    expect(cell).to_have_attribute("aria-label", re.compile(r"above its baseline"))
+    calm = page.locator("button.cell[data-pool=mobile][data-region=eu-west] .badge.baseline")
+    expect(calm).to_have_count(0)  # no baseline learnt there: nothing to show
+    rates = page.locator("#chart-rates")
+    expect(rates).to_have_attribute("data-baseline", "0.03")
+    expect(rates.locator(".baseline-note")).to_contain_text("baseline 3.00 %")
+
+
 def test_a_silent_pool_shows_no_data_not_a_line_at_zero(dashboard: DashboardPage) -> None:
     _open(dashboard, f"?range=15m&pool={SILENT[0]}&region={SILENT[1]}")
     page = dashboard.page

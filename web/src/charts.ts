@@ -155,6 +155,7 @@ export class Chart {
   private readonly body: HTMLElement;
   private readonly empty: HTMLElement;
   private readonly caption: HTMLElement;
+  private readonly baselineNote: HTMLElement;
   private key = "";
   private spec: ChartSpec | null = null;
 
@@ -162,12 +163,14 @@ export class Chart {
     this.body = el("div", { class: "chart-body" });
     this.empty = el("p", { class: "no-data", hidden: "" });
     this.caption = el("p", { class: "chart-caption" });
+    this.baselineNote = el("p", { class: "baseline-note", hidden: "" });
     this.root = el(
       "figure",
       { class: "chart", id, "aria-labelledby": `${id}-title` },
       el("figcaption", { class: "chart-title" }, el("span", { id: `${id}-title` }, title), " ", help),
       this.empty,
       this.body,
+      this.baselineNote,
       this.caption,
     );
   }
@@ -189,6 +192,9 @@ export class Chart {
       return;
     }
     this.spec = spec;
+    this.baselineNote.hidden = spec.baseline === null;
+    this.baselineNote.textContent = spec.baseline === null ? "" : `Dashed: ${spec.baseline.label}`;
+    this.root.dataset["baseline"] = spec.baseline === null ? "" : String(spec.baseline.value);
     this.empty.hidden = true;
     this.root.dataset["state"] = "data";
     this.root.dataset["alerts"] = String(spec.alerts.length);

@@ -17,28 +17,40 @@ const STATUS_TEXT: Record<string, string> = {
 function cellLabel(s: ScopeSummary): string {
   const m = s.metrics;
   const what = STATUS_TEXT[s.status] ?? s.status;
+  const deviation = notableBaseline(s);
   if (m === null) return `${s.pool} / ${s.region}: ${what}`;
   return (
     `${s.pool} / ${s.region}: ${what}, success ${pct(m.success_rate)}, errors ${pct(m.error_rate)}, ` +
     `p95 ${ms(m.latency_ms.p95)}, ${rps(m.throughput_rps)}` +
-    (s.active_alerts ? `, ${s.active_alerts} alert(s) firing` : "")
+    (s.active_alerts ? `, ${s.active_alerts} alert(s) firing` : "") +
+    (deviation === null ? "" : `, ${baselineText(deviation)}`)
+  );
+}
+
+/** The scope's most deviating judged baseline, when it is worth a look: a breach, or 3 standard
+ * deviations or more (what the charts highlight). */
+function notableBaseline(s: ScopeSummary): ScopeSummary["baselines"][number] | null {
+  const judged = s.baselines.filter((b) => b.state === "judged" && b.sigma !== null);
+  if (judged.length === 0) return null;
+  const worst = judged.reduce((a, b) => (Math.abs(b.sigma ?? 0) > Math.abs(a.sigma ?? 0) ? b : a));
+  return worst.breach || Math.abs(worst.sigma ?? 0) >= 3 ? worst : null;
+}
+
+function baselineText(b: ScopeSummary["baselines"][number]): string {
+  const side = (b.value ?? 0) >= (b.baseline ?? 0) ? "above" : "below";
+  return (
+    `${b.metric} ${metricValue(b.metric, b.value)}, ${Math.abs(b.sigma ?? 0).toFixed(1)} standard ` +
+    `deviations ${side} its baseline ${metricValue(b.metric, b.baseline)}` +
+    (b.breach ? ` (a breach of rule ${b.rule_id})` : ` (rule ${b.rule_id})`)
   );
 }
 
 function baselineBadge(s: ScopeSummary): HTMLElement | null {
-  const judged = s.baselines.filter((b) => b.state === "judged" && b.sigma !== null);
-  if (judged.length === 0) return null;
-  const worst = judged.reduce((a, b) => (Math.abs(b.sigma ?? 0) > Math.abs(a.sigma ?? 0) ? b : a));
+  const worst = notableBaseline(s);
+  if (worst === null) return null;
   const sigma = worst.sigma ?? 0;
   const text = `${sigma >= 0 ? "+" : ""}${sigma.toFixed(1)}\u03c3 ${worst.metric}`;
-  return el(
-    "span",
-    {
-      class: `badge baseline${worst.breach ? " breach" : ""}`,
-      title: `${worst.metric} ${metricValue(worst.metric, worst.value)} against its baseline ${metricValue(worst.metric, worst.baseline)} (rule ${worst.rule_id})`,
-    },
-    text,
-  );
+  return el("span", { class: `badge baseline${worst.breach ? " breach" : ""}`, title: baselineText(worst) }, text);
 }
 
 function cell(s: ScopeSummary, selected: boolean, drill: Drill): HTMLElement {
