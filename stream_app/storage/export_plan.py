@@ -39,8 +39,11 @@ __all__ = [
     "ExportPlan",
     "ExportRefused",
     "ExportRequest",
+    "export_columns",
     "export_sql",
     "plan_export",
+    "scope_columns",
+    "scopes_sql",
 ]
 
 AUTO = "auto"
