@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from stream_app.cli_alerts import add_alerts_commands
-from stream_app.cli_export import add_export_command
+from stream_app.cli_export import add_export_command, join_relative_times
 from stream_app.cli_worker import add_worker_commands
 from stream_app.logging_setup import configure_logging
 from stream_app.serve.errors import ListenFailed
@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_relative_times(sys.argv[1:] if argv is None else argv))
     configure_logging(args.log_level, json_lines=args.log_json)
     handler: Handler = args.handler
     words = ["proxywhirl-metrics", args.command, getattr(args, "alerts_command", None)]

@@ -4,8 +4,8 @@
 [--proxies] [--format csv|ndjson|parquet] [--output FILE|-] [--data-dir DIR | --dsn DSN]``
 
 TIME is RFC 3339 (``2026-01-01T00:00:00Z``; a date alone is midnight UTC), ``now``, or relative
-to now: ``now-90d`` or ``-90d`` (units s m h d w y; argparse needs ``--from=-90d`` with the ``=``
-for a value starting with ``-``). The rows stream from ClickHouse
+to now: ``now-90d`` or ``-90d`` (units s m h d w y; ``--from -90d`` is joined into
+``--from=-90d`` before parsing, see :func:`join_relative_times`). The rows stream from ClickHouse
 (:mod:`stream_app.storage.export`) into a temporary file renamed into place at the end, with the
 metadata in ``FILE.meta.json`` (and in a Parquet file's footer; SIGTERM and Ctrl-C remove the
 temporary file, SIGKILL can leave it as ``.FILE.*.part``, never a partial FILE); ``--output -``
@@ -22,6 +22,7 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from typing import Any
 from stream_app.storage.export_plan import AUTO, ExportFormat, ExportRefused, ExportRequest
 from stream_app.storage.tables import Resolution
 
-__all__ = ["add_export_command", "parse_time_ms"]
+__all__ = ["add_export_command", "join_relative_times", "parse_time_ms"]
 
 _RELATIVE = re.compile(r"^(?:now)?-([1-9][0-9]{0,6})(s|m|h|d|w|y)$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 7 * 86_400, "y": 365 * 86_400}
@@ -118,17 +119,32 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+_TIME_OPTIONS = frozenset({"--from", "--to"})
+
+
+def join_relative_times(argv: Sequence[str]) -> list[str]:
+    """``--from -90d`` -> ``--from=-90d`` (argparse reads ``-90d`` as an option)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        value = argv[i + 1] if i + 1 < len(argv) else ""
+        if word in _TIME_OPTIONS and value.startswith("-") and _RELATIVE.match(value):
+            out.append(f"{word}={value}")
+            i += 2
+            continue
+        out.append(word)
+        i += 1
+    return out
+
+
 def add_export_command(commands: Any) -> None:
     """Register ``export`` on the CLI's sub-parser set."""
     export = commands.add_parser(
         "export", help="a span of history as CSV, NDJSON or Parquet, with its metadata"
     )
-    export.add_argument(
-        "--from", dest="start", required=True, help="RFC 3339, now, now-90d (or --from=-90d)"
-    )
-    export.add_argument(
-        "--to", dest="end", default="now", help="RFC 3339, now, now-15m (or --to=-15m)"
-    )
+    export.add_argument("--from", dest="start", required=True, help="RFC 3339, now, -90d, now-90d")
+    export.add_argument("--to", dest="end", default="now", help="RFC 3339, now, -15m, now-15m")
     export.add_argument(
         "--resolution",
         default=AUTO,

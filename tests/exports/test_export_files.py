@@ -18,6 +18,7 @@ from schemas.alerts import AlertEvent, AlertStatus
 from schemas.latency_buckets import RELATIVE_ERROR, quantile_from_counts
 from stream_app.alerting.history import ClickHouseAlertHistory
 from stream_app.cli import main
+from stream_app.cli_export import join_relative_times
 from stream_app.storage.export import PARQUET_META_KEY
 from stream_app.storage.export_file import PreparedExport, prepare_export, write_export_file
 from stream_app.storage.export_plan import ExportFormat, ExportRequest
@@ -260,7 +261,7 @@ def test_cli_export_writes_file_and_sidecar(
     out = tmp_path / "cli.parquet"
     code = main(
         [
-            "export", "--from", "now-50m", "--to=now", "--resolution", "1m",
+            "export", "--from", "-50m", "--to", "now", "--resolution", "1m",
             "--pool", "mobile", "--region", "us-east", "--region", "eu-west",
             "--format", "parquet", "--output", str(out),
             "--dsn", settings.dsn, "--database", settings.database,
@@ -272,6 +273,13 @@ def test_cli_export_writes_file_and_sidecar(
     meta = json.loads(Path(f"{out}.meta.json").read_text())
     assert meta["rows"] == table.num_rows > 0
     assert "rows from agg_1m" in capsys.readouterr().err
+
+
+def test_relative_times_may_follow_their_option_as_a_separate_word() -> None:
+    assert join_relative_times(["export", "--from", "-90d", "--to", "-15m", "--pool", "-1d"]) == [
+        "export", "--from=-90d", "--to=-15m", "--pool", "-1d",
+    ]  # fmt: skip
+    assert join_relative_times(["export", "--from", "-x"]) == ["export", "--from", "-x"]
 
 
 def test_cli_refuses_a_bad_time(capsys: pytest.CaptureFixture[str]) -> None:
