@@ -117,10 +117,10 @@ def seed(client: StorageClient, db: str, end_s: int, args: Any) -> dict[str, int
     return rows
 
 
-def panel_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
-    """(panel title, SQL) of every ClickHouse panel target."""
+def panel_queries(dashboard: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """(panel title, SQL, max data points) of every ClickHouse panel target."""
     return [
-        (panel["title"], target["rawSql"])
+        (panel["title"], target["rawSql"], panel.get("maxDataPoints", MAX_DATA_POINTS))
         for panel in dashboard["panels"]
         for target in panel["targets"]
         if target["datasource"]["type"] == CLICKHOUSE
@@ -187,10 +187,10 @@ def main() -> None:
             }
             for range_name, range_s in RANGES_S.items():
                 to_ms = end_s * 1000
-                window = Expansion(to_ms - range_s * 1000, to_ms, range_s * 1000 // MAX_DATA_POINTS)
                 for selection_name, values in selections.items():
                     panels = {}
-                    for title, raw in panel_queries(dashboard):
+                    for title, raw, points in panel_queries(dashboard):
+                        window = Expansion(to_ms - range_s * 1000, to_ms, range_s * 1000 // points)
                         sql = re.sub(
                             r"\bproxywhirl\.",
                             f"{settings.database}.",

@@ -101,15 +101,21 @@ def _status_table(title: str) -> Panel:
 
 
 def _rate(measure: str, title: str, what: str, bad: str, by: str | None = None) -> Panel:
-    unit = "reqps" if measure == "requests_per_s" else "percentunit"
+    unit = {"requests_per_s": "reqps", "p95_ms": "ms"}.get(measure, "percentunit")
     per = f", one series per {by}" if by else " of the whole selection"
+    how = (
+        "the latency histograms of the step merged and read with pwm_quantile (at most 300 "
+        "points per series: one histogram merge per point and series)"
+        if measure == "p95_ms"
+        else "counters summed per step, the rate computed from the sums (never an average of rates)"
+    )
     return _ch(
         "timeseries",
         title,
-        f"What: {what}{per}. How: counters summed per step, the rate computed from the sums "
-        f"(never an average of rates).{TIERS_NOTE} When bad: {bad}",
+        f"What: {what}{per}. How: {how}.{TIERS_NOTE} When bad: {bad}",
         q.series(measure, by=by),
         unit,
+        max_data_points=300 if measure == "p95_ms" else None,
     )
 
 

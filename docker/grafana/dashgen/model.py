@@ -103,6 +103,8 @@ class Panel:
     stack: bool = False
     links: list[Json] = field(default_factory=list)
     overrides: list[Json] = field(default_factory=list)
+    max_data_points: int | None = None
+    """Fewer points than the panel's width: a coarser step (panels with many series)."""
 
     def to_json(self, panel_id: int, x: int, y: int) -> Json:
         defaults: Json = {"unit": self.unit}
@@ -127,6 +129,8 @@ class Panel:
             "options": _options(self.type),
             "targets": self.targets,
         }
+        if self.max_data_points is not None:
+            panel["maxDataPoints"] = self.max_data_points
         return panel
 
 
