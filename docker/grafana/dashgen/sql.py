@@ -121,7 +121,7 @@ def tiered_rows(
             )
             continue
         branches.append(
-            f"{head % tier.table} AND NOT {all_selected('region')} AND {time} AND {pool} "
+            f"{head % tier.table} AND NOT ({all_selected('region')}) AND {time} AND {pool} "
             "AND region IN (${region:singlequote})"
         )
         branches.append(
