@@ -131,7 +131,9 @@ def test_compose_passes_the_passwords_from_the_environment_only(compose: dict[st
     assert "GF_AUTH_ANONYMOUS_ORG_ROLE" not in grafana
     assert grafana["GF_USERS_ALLOW_SIGN_UP"] == "false"
     assert required_variable(grafana["GF_SECURITY_ADMIN_PASSWORD"]) == "PWM_GRAFANA_ADMIN_PASSWORD"
-    assert "simpod-json-datasource" in grafana["GF_INSTALL_PLUGINS"]
+    plugins = grafana["GF_INSTALL_PLUGINS"].split(",")
+    assert re.fullmatch(r"grafana-clickhouse-datasource 4\.\d+\.\d+", plugins[0])  # v4 macros
+    assert "simpod-json-datasource" in plugins
     mounts = dict(v.rsplit(":", 2)[:2] for v in services["grafana"]["volumes"] if v[0] == ".")
     assert mounts["./docker/grafana/provisioning"] == "/etc/grafana/provisioning"
     assert mounts["./docker/grafana/dashboards"] == "/var/lib/grafana/dashboards"
