@@ -35,8 +35,9 @@ lock: ## Re-resolve requirements.lock from pyproject.toml (needs network)
 	{ head -n 2 requirements.lock; .lockenv/bin/pip freeze --exclude-editable | grep -v -E '^(pip|setuptools|wheel)=='; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock && rm -rf .lockenv
 
-bench: venv ## Run the benchmark scripts and print their numbers
-	$(PY) -m benchmarks.run_all
+bench: venv system ## The benchmarks and their peers in one run: a table, docs/benchmarks.md and .png (ARGS=--quick)
+	@scripts/bootstrap-bench.sh
+	$(PY) -m benchmarks.run_all $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.*
+	rm -rf $(VENV) .venv-quix .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.*

@@ -1,0 +1,239 @@
+"""Scaling: 1 worker against 2 workers draining the same 4-partition backlog.
+
+The project's real worker (:class:`stream_app.worker.service.WorkerService`, what
+``proxywhirl-metrics worker`` runs: Faust consumer, decode, windows, chDB inserts, commits), each
+in its own process with its own embedded chDB directory (one ClickHouse server would be shared
+in production; two processes cannot share an embedded one). The workers read the run's backlog
+(``peer_backlog.py``: its envelope topic is the requests topic of ``topic_prefix=<prefix>``),
+each run as a new consumer group from the start.
+
+Each worker process migrates its storage, reports ready, and joins the group when all are
+ready; then it reports its event count, lag, partitions and CPU time every 0.1 s. The drain
+ends when every partition is held, every worker's lag is 0 and the workers have processed all
+events. ``events_per_s`` counts from the first report in which every worker holds partitions
+and events have been processed, to the end (the steady drain); ``events_per_s_incl_rebalance``
+from the first processed event (the first worker may start alone, then the group rebalances).
+The scaling factor is the 2-worker rate over the 1-worker rate of the same run.
+
+Run: .venv/bin/python benchmarks/worker_scaling.py [--backlog manifest.json | --events N]
+     [--workers 1,2] [--tiny]
+Writes benchmarks/results/worker_scaling.json (``worker_scaling.tiny.json`` with --tiny).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench_env import load_average, write_result  # noqa: E402
+from benchmarks.peer_backlog import Backlog, add_backlog_arguments, backlog_for  # noqa: E402
+
+REPORT_EVERY_S = 0.1
+
+
+def _worker_settings(bootstrap: str, prefix: str, app_id: str, partitions: int) -> Any:
+    from stream_app.worker.settings import WorkerSettings
+
+    return WorkerSettings(
+        bootstrap_servers=bootstrap,
+        topic_prefix=prefix,
+        app_id=app_id,
+        metrics_port=0,
+        create_topics=False,
+        topics={"requests_partitions": partitions},
+    )
+
+
+async def _child(args: argparse.Namespace) -> None:
+    """One worker process: migrate, report ready, wait for go, drain and report until stdin ends."""
+    from stream_app.storage.client import get_client
+    from stream_app.storage.migrate import Migrator
+    from stream_app.storage.settings import StorageSettings
+    from stream_app.worker.gc_tuning import tune_gc
+    from stream_app.worker.service import WorkerService
+
+    settings = _worker_settings(args.bootstrap, args.prefix, args.app_id, args.partitions)
+    tune_gc(settings.gc_threshold0)  # as `proxywhirl-metrics worker` (run_worker) does
+    storage = StorageSettings(dsn=f"chdb://{args.chdb}", database="bench_scaling")
+    await asyncio.to_thread(Migrator(get_client(storage), storage).migrate)
+    print(json.dumps({"ready": True}), flush=True)
+    await asyncio.to_thread(sys.stdin.readline)  # "go"
+    service = WorkerService(settings, storage)
+    await service.start()
+    worker = service.worker
+    assert worker is not None
+    stop = asyncio.create_task(asyncio.to_thread(sys.stdin.readline))
+    try:
+        while not stop.done():
+            report = {
+                "t": time.perf_counter(),
+                "cpu": time.process_time(),
+                "events": worker.stats.events,
+                "partitions": len(worker.partitions),
+                "lag": sum(worker.lag.values()),
+            }
+            print(json.dumps(report), flush=True)
+            await asyncio.sleep(REPORT_EVERY_S)
+    finally:
+        await service.stop()
+
+
+class _Child:
+    def __init__(self, backlog: Backlog, app_id: str, chdb: Path) -> None:
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--child",
+            "--bootstrap",
+            backlog.bootstrap,
+            "--prefix",
+            backlog.prefix,
+            "--app-id",
+            app_id,
+            "--chdb",
+            str(chdb),
+            "--partitions",
+            str(backlog.partitions),
+        ]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, bufsize=1
+        )
+        self.last: dict[str, Any] = {}
+
+    def read(self, timeout_s: float) -> dict[str, Any] | None:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
+        if not ready:
+            return None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker process ended (exit {self.proc.wait()})")
+        report: dict[str, Any] = json.loads(line)
+        if "t" in report:
+            self.last = report
+        return report
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.send("stop")
+                self.proc.wait(timeout=60)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+
+def drain(backlog: Backlog, workers: int, timeout_s: float) -> dict[str, Any]:
+    app_id = f"bench-scaling-{uuid.uuid4().hex[:6]}"
+    with tempfile.TemporaryDirectory(prefix="pwm-bench-scaling-") as work:
+        children = [_Child(backlog, app_id, Path(work) / f"chdb{i}") for i in range(workers)]
+        try:
+            deadline = time.monotonic() + timeout_s
+            for child in children:
+                while (report := child.read(1.0)) is None or "ready" not in report:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("worker processes not ready")
+            for child in children:
+                child.send("go")
+            first: tuple[float, int, float] | None = None  # (t, events, cpu) at first events
+            steady: tuple[float, int, float] | None = None  # ... when every worker holds some
+            while True:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"drain not finished: {[c.last for c in children]}")
+                for child in children:
+                    child.read(1.0)
+                lasts = [c.last for c in children]
+                if any(not last for last in lasts):
+                    continue
+                t = max(last["t"] for last in lasts)
+                events = sum(last["events"] for last in lasts)
+                cpu = sum(last["cpu"] for last in lasts)
+                if first is None and events > 0:
+                    first = (t, events, cpu)
+                if steady is None and events > 0 and all(x["partitions"] > 0 for x in lasts):
+                    steady = (t, events, cpu)
+                held = sum(last["partitions"] for last in lasts)
+                lag = sum(last["lag"] for last in lasts)
+                if events >= backlog.events and held == backlog.partitions and lag == 0:
+                    break
+        finally:
+            for child in children:
+                child.close()
+    assert first is not None
+    assert steady is not None
+    return {
+        "workers": workers,
+        "events": backlog.events,
+        "events_processed": events,
+        "events_per_s": round((events - steady[1]) / max(t - steady[0], 1e-9)),
+        "events_per_s_incl_rebalance": round((events - first[1]) / max(t - first[0], 1e-9)),
+        "cpu_us_per_event": round((cpu - first[2]) / max(events - first[1], 1) * 1e6, 2),
+        "steady_seconds": round(t - steady[0], 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--prefix", help=argparse.SUPPRESS)
+    parser.add_argument("--app-id", help=argparse.SUPPRESS)
+    parser.add_argument("--chdb", help=argparse.SUPPRESS)
+    parser.add_argument("--workers", default="1,2", help="worker counts to compare")
+    parser.add_argument("--timeout", type=float, default=600.0)
+    add_backlog_arguments(parser, default_events=500_000)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if args.child:
+        asyncio.run(_child(args))
+        return
+    if args.tiny and not args.backlog:
+        args.events = min(args.events, 20_000)
+    counts = [int(n) for n in args.workers.split(",")]
+    results: dict[str, Any] = {}
+    with backlog_for(args) as backlog:
+        from stream_app.worker.topics import create_topics
+
+        settings = _worker_settings(backlog.bootstrap, backlog.prefix, "bench-topics", 4)
+        asyncio.run(create_topics(settings))  # the worker's other topics, once
+        load_before = load_average()
+        for n in counts:
+            results[f"workers_{n}"] = drain(backlog, n, args.timeout)
+            print(f"worker_scaling {n}: {json.dumps(results[f'workers_{n}'])}", flush=True)
+    if len(counts) == 2:
+        one, two = (results[f"workers_{n}"]["events_per_s"] for n in counts)
+        results["scaling_factor"] = round(two / one, 2) if one else None
+    path = write_result(
+        "worker_scaling",
+        {
+            "load_average_before": load_before,
+            "load_average_after": load_average(),
+            "backlog": {"events": backlog.events, "partitions": backlog.partitions},
+            **results,
+        },
+        tiny=args.tiny,
+    )
+    print(f"written {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
