@@ -2,13 +2,13 @@
 
 Each period is written once, at the finest tier that should hold it, and the schema's
 materialized views roll it up, as they do for real flushes: the last 2 hours as 10 s windows
-(``agg_10s``, from a whole hour), the 3 days before as minutes (``agg_1m``), the 13 months
-before as hours (``agg_1h``). So every tier, the pool-level rollups included, agrees with the
-others. Per-proxy rows (``proxy_1m``): every minute for the last 2 hours, every 30 minutes back
-to 89 days. Alert history: incidents firing now in alpha/eu-west and beta/us-east, a
-fleet-wide one resolved 10 days ago, one resolved 200 days ago. Values are deterministic
-functions of the row number; latency buckets are real keys of ``schemas.latency_buckets``
-(around 20 ms to 2 s).
+(``agg_10s``, from a whole hour), the 89 days before as minutes (``agg_1m``, one every 10
+minutes), the 10 months before as hours (``agg_1h``): 13 months in all. So every tier, the
+pool-level rollups included, agrees with the others. Per-proxy rows (``proxy_1m``): every
+minute for the last 2 hours, every 30 minutes back to 89 days. Alert history: incidents
+firing now in alpha/eu-west and beta/us-east, a fleet-wide one resolved 10 days ago, one
+resolved 200 days ago. Values are deterministic functions of the row number; latency buckets
+are real keys of ``schemas.latency_buckets`` (around 20 ms to 2 s).
 """
 
 from __future__ import annotations
@@ -99,11 +99,11 @@ def seed(client: StorageClient, db: str, now_s: int) -> Seeded:
     """Fill database ``db`` (migrated) with the history described in the module docstring."""
     now_s = now_s // 60 * 60
     tens_from = now_s // 3_600 * 3_600 - 2 * 3_600
-    minutes_from = tens_from - 3 * DAY_S
-    hours_from = minutes_from - 395 * DAY_S
+    minutes_from = tens_from - 89 * DAY_S
+    hours_from = minutes_from - 306 * DAY_S
     client.command(_scope_insert(db, "agg_10s", tens_from, 10, (now_s - tens_from) // 10 * _SCOPES))
     client.command(
-        _scope_insert(db, "agg_1m", minutes_from, 60, (tens_from - minutes_from) // 60 * _SCOPES)
+        _scope_insert(db, "agg_1m", minutes_from, 600, (tens_from - minutes_from) // 600 * _SCOPES)
     )
     hours = (minutes_from - hours_from) // 3_600
     client.command(_scope_insert(db, "agg_1h", hours_from, 3_600, hours * _SCOPES))

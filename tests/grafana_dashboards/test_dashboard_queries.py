@@ -249,3 +249,28 @@ def test_the_tier_follows_the_range_and_the_retention(
     assert step_s >= window.interval_s
     if ago_s == 0:  # the seeded history covers the range: data at this tier
         assert runner.run(sql, window, SELECTIONS["all"])
+
+
+@pytest.mark.parametrize(
+    ("range_s", "ago_s"),
+    [(900, 20 * DAY_S), (900, 200 * DAY_S), (3 * 3_600, 60 * DAY_S), (3 * DAY_S, 300 * DAY_S)],
+)
+def test_the_status_table_of_a_short_range_long_ago_reads_the_rows_overlapping_it(
+    dashboards: dict[str, dict[str, Any]],
+    chdb_client: StorageClient,
+    seeded: Seeded,
+    range_s: int,
+    ago_s: int,
+) -> None:
+    """Coarse rows (minutes, hours, days) overlapping the range, so it is never empty where
+    there is history, and the mean rate is over the time those rows cover."""
+    dashboard = dashboards["proxywhirl-overview"]
+    runner = Runner(chdb_client, seeded, dashboard)
+    (query,) = [q for q in queries_of(dashboard) if q.where.endswith("/ Pool x region status")]
+    rows = runner.run(query.sql, span(seeded, range_s, ago_s=ago_s), SELECTIONS["all"])
+    assert len(rows) == len(POOLS) * len(REGIONS)
+    names = TABLE_COLUMNS["Pool x region status"].split()
+    for row in rows:
+        values = dict(zip(names, row, strict=True))
+        assert values["total_requests"] > 0
+        assert 0 < values["requests_per_s"] <= values["total_requests"]

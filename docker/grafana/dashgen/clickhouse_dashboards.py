@@ -78,10 +78,10 @@ def _status_table(title: str) -> Panel:
         "What: every pool x region of the selection over the whole range: requests, success "
         "and error rate, latency p50/p95/p99, mean requests per second. How: counters summed "
         "over the range's rows, rates from the sums, percentiles with pwm_quantile on the "
-        "merged latency histogram; ranges over 1 hour count whole hours (over 7 days whole "
-        "UTC days) whose start is in the range. Worst error rate first. When bad: open the "
-        "row's pool and region (click a cell), then the proxy drill-down for the proxies "
-        "behind it.",
+        "merged latency histogram; ranges over 1 hour count the whole minutes (over 6 hours "
+        "hours, over 7 days UTC days) that overlap the range. Worst error rate first. When "
+        "bad: open the row's pool and region (click a cell), then the proxy drill-down for "
+        "the proxies behind it.",
         q.scope_table(),
         "short",
         width=24,

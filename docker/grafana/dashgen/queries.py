@@ -74,16 +74,18 @@ def errors_by_outcome() -> str:
 
 
 def scope_table() -> str:
-    """Totals of the range per pool x region, worst error rate first."""
+    """Totals of the range per pool x region, worst error rate first (the rows overlapping
+    the range; requests per second over the rows read, from the first to the end of the last)."""
     rows = tiered_rows(
         TOTAL_TIERS,
-        "pool, region, requests, successes, latency_buckets",
+        "window_start, pool, region, requests, successes, latency_buckets",
         by_region=True,
+        overlap=True,
     )
     return (
         f"{tier_header(TOTAL_TIERS)} SELECT pool, region, sum(requests) AS total_requests, "
         f"{SUCCESS_RATE} AS success_rate, {ERROR_RATE} AS error_rate, {LATENCY}, "
-        "sum(requests) / greatest(dateDiff('second', $__fromTime, $__toTime), 1) "
+        "sum(requests) / (dateDiff('second', min(window_start), max(window_start)) + tier_s) "
         f"AS requests_per_s FROM {rows} GROUP BY pool, region "
         "ORDER BY error_rate DESC, pool, region"
     )

@@ -64,11 +64,12 @@ SERIES_TIERS: tuple[Tier, ...] = (
 
 TOTAL_TIERS: tuple[Tier, ...] = (
     Tier(10, "agg_10s", None, 3_600, 14),
+    Tier(60, "agg_1m", "agg_pool_1m", 6 * 3_600, 90),
     Tier(3_600, "agg_1h", "agg_pool_1h", 7 * 86_400, 400),
     Tier(86_400, "agg_1d", "agg_pool_1d", None, 1_826),
 )
-"""Totals over the whole range (tables): coarse rows, as no step has to be drawn. Ranges over
-1 hour count the hours (over 7 days the UTC days) whose start lies in the range."""
+"""Totals over the whole range (tables): coarser rows, as no step has to be drawn. They read
+the rows that overlap the range (``overlap=True``): whole minutes, hours or UTC days."""
 
 
 def all_selected(variable: str) -> str:
@@ -105,15 +106,21 @@ def tiered_rows(
     columns: str,
     *,
     by_region: bool = False,
-    time_column: str = "window_start",
+    overlap: bool = False,
 ) -> str:
-    """A ``(SELECT ... UNION ALL ...)`` of the stored rows of the chosen tier in the range,
-    of the selected pools and regions. ``by_region``: the caller needs the region column, so
-    the pool-level rollups are never read."""
+    """A ``(SELECT ... UNION ALL ...)`` of the stored rows of the chosen tier whose start is in
+    the range (``overlap``: that overlap it), of the selected pools and regions.
+    ``by_region``: the caller needs the region column, so the pool-level rollups are never
+    read."""
     pool = in_filter("pool", "pool")
-    time = f"$__timeFilter({time_column})"
     branches = []
     for tier in tiers:
+        time = (
+            f"window_start > $__fromTime - INTERVAL {tier.row_s} SECOND "
+            "AND window_start <= $__toTime"
+            if overlap
+            else "$__timeFilter(window_start)"
+        )
         head = f"SELECT {columns} FROM {DB}.%s WHERE tier_s = {tier.row_s}"
         if tier.pool_table is None or by_region:
             branches.append(
