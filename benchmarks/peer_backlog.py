@@ -82,7 +82,7 @@ def demo_events(count: int, fleet_rate: float) -> list[Any]:
 
     now_ms = time.time_ns() // 1_000_000
     scenario = load_scenario(None).with_total_rate(fleet_rate)
-    span_ms = int(count / fleet_rate * 1000) + 1000
+    span_ms = int(count / fleet_rate * 1000)  # as worker_throughput.py: the same events
     sim = FleetSimulator(scenario, seed=SEED, origin_ms=now_ms - span_ms)
     return list(sim.events_between(now_ms - span_ms, now_ms))[:count]
 

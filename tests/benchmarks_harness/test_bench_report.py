@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import run_all
+from benchmarks import suite
 from benchmarks.report import (
     BEGIN,
     END,
@@ -146,7 +146,7 @@ def test_extract_follows_dotted_paths_and_keys_with_dots() -> None:
 
 def test_the_suite_reads_the_shapes_the_scripts_write() -> None:
     """run_all's metric paths against the JSON shapes of emit_cost.py and proxywhirl_overhead.py."""
-    emit = next(b for b in run_all.SUITE if b.name == "emit_cost")
+    emit = next(b for b in suite.SUITE if b.name == "emit_cost")
     doc = {
         "emit_1t": {"median": {"p99_us": 4.0, "p99_9_us": 60.0}},
         "prometheus_1t": {"median": {"p99_us": 8.0, "p99_9_us": 30.0}},
@@ -159,15 +159,15 @@ def test_the_suite_reads_the_shapes_the_scripts_write() -> None:
         "prometheus_1t_p99_9_us": 30.0,
     }
     run = {"benchmarks": {"emit_cost": {"repeats": [{"metrics": got}]}}}
-    status = {r.label: r.met for r in evaluate(summaries(run), run_all.TARGETS)}
+    status = {r.label: r.met for r in evaluate(summaries(run), suite.TARGETS)}
     assert status["emit() p99 <= 5 us, 1 thr"] is True
     assert status["emit() p99.9 <= 50 us, 1 thr"] is False
     assert status["emit() p99 <= 5 us, 8 thr"] is None
-    pw = next(b for b in run_all.SUITE if b.name == "proxywhirl_overhead")
+    pw = next(b for b in suite.SUITE if b.name == "proxywhirl_overhead")
     head = {"end_to_end_added_cpu_us": {"integration_sync": 9.6, "prometheus_wrapper": 6.7}}
     got = extract({"headline": head}, pw.metrics)
     run = {"benchmarks": {"proxywhirl_overhead": {"repeats": [{"metrics": got}]}}}
-    status = {r.label: r.met for r in evaluate(summaries(run), run_all.TARGETS)}
+    status = {r.label: r.met for r in evaluate(summaries(run), suite.TARGETS)}
     assert status["ProxyWhirl hook CPU <= prometheus-client wrapper"] is False
 
 
@@ -230,8 +230,8 @@ def test_the_bench_dependencies_are_pinned_in_their_own_locks() -> None:
     assert "scripts/bootstrap-bench.sh" in bench_target.group(1)
 
 
-@pytest.mark.parametrize("name", [b.name for b in run_all.SUITE])
+@pytest.mark.parametrize("name", [b.name for b in suite.SUITE])
 def test_every_suite_entry_names_metrics(name: str) -> None:
-    bench = next(b for b in run_all.SUITE if b.name == name)
+    bench = next(b for b in suite.SUITE if b.name == name)
     assert bench.metrics
     assert bench.script.startswith("benchmarks/")
