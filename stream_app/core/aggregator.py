@@ -14,6 +14,10 @@ materialisation (inside ``flush`` and ``close_due``)
     is the merge of its proxies' deltas, and each proxy's delta also goes to its ``(proxy
     window, pool, region, proxy_id)`` (events without a proxy id count only at pool level).
     Deltas are kept until the next ``flush`` hands them over.
+``add_columns(batch, ...)``
+    The same for a columnar record (schema v2): judged row by row with array operations, its
+    rows counted at the next materialisation into exactly the deltas ``add`` would have built
+    (:mod:`stream_app.core.columns`).
 ``flush() -> Flush``
     The deltas since the last flush as :class:`Contribution` rows (in no particular order), with
     the offset range per (source, partition) they cover. Summing every contribution ever flushed
@@ -43,7 +47,6 @@ for valid decoded events.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
@@ -53,6 +56,7 @@ from schemas.aggregates import Scope, WindowAggregate
 from schemas.column_batch import ColumnBatch
 from schemas.wire import WireEvent
 from stream_app.core.accumulator import Accumulator, new_delta
+from stream_app.core.aggregator_stats import AggregatorStats, ClosedWindows
 from stream_app.core.columns import MAX_DEFERRED_ROWS, DeferredRows, split_rows
 from stream_app.core.config import AggregatorConfig
 from stream_app.core.contributions import Contribution, Flush, ScopeKey, SourceRange
@@ -75,33 +79,6 @@ _ts = attrgetter("ts_ms")
 
 ScopeTuple = tuple[str, str]
 ProxyTuple = tuple[str, str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class AggregatorStats:
-    """Counters and gauges of one aggregator (a snapshot)."""
-
-    events_accepted: int
-    late_events: int
-    late_dropped_overflow: int
-    proxy_overflow: int
-    open_windows: int
-    open_proxy_windows: int
-    pending_events: int
-    clock_skew_records: int
-    watermark_ms: int | None
-    out_of_range_events: int = 0
-    """Events refused for their time (``clock_skew`` or ``too_old``, see ``record_time``)."""
-    clock_skew_by_host: dict[str, int] | None = None
-    """Events refused as ``clock_skew``, per source host (bounded)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ClosedWindows:
-    """What one ``close_due_windows`` call closed: pool x region and per-proxy aggregates."""
-
-    scopes: list[WindowAggregate]
-    proxies: list[WindowAggregate]
 
 
 class WindowAggregator:
@@ -174,13 +151,7 @@ class WindowAggregator:
         (and on ``now_ms`` only for events more than ``max_future_skew_ms`` ahead of it). A worker
         can rebuild a flush from its records after a crash and get the same rows.
         """
-        span = self._ranges.get((source, partition))
-        if span is None:
-            self._ranges[(source, partition)] = [offset, offset]
-        elif offset < span[0]:
-            span[0] = offset
-        elif offset > span[1]:
-            span[1] = offset
+        self._cover(source, partition, offset)
         if not events:
             return
         newest_ms = max(map(_ts, events))
@@ -218,20 +189,9 @@ class WindowAggregator:
     ) -> None:
         """:meth:`add` for a columnar record (schema v2): the same judgement of every event and
         the same aggregates, counted with array operations (:mod:`stream_app.core.columns`)."""
-        span = self._ranges.get((source, partition))
-        if span is None:
-            self._ranges[(source, partition)] = [offset, offset]
-        elif offset < span[0]:
-            span[0] = offset
-        elif offset > span[1]:
-            span[1] = offset
-        low_ms = high_ms = None
+        self._cover(source, partition, offset)
         reference_ms = now_ms if record_ms is None else record_ms
-        if self._check_times:
-            if self.config.max_clock_skew_ms is not None:
-                high_ms = reference_ms + self.config.max_clock_skew_ms
-            if self.config.max_event_age_ms is not None:
-                low_ms = reference_ms - self.config.max_event_age_ms
+        low_ms, high_ms = self._bounds.limits(reference_ms)
         watermark = self._watermark.value
         rows, starts, late, refused = split_rows(
             batch, window_ms=self._window_ms, watermark_ms=watermark, low_ms=low_ms, high_ms=high_ms
@@ -259,6 +219,16 @@ class WindowAggregator:
         if record_ms is not None and newest_ms > record_ms:
             newest_ms = record_ms
         self._watermark.observe(newest_ms, now_ms)
+
+    def _cover(self, source: str, partition: int, offset: int) -> None:
+        """Widen the offset range the next flush reports for ``source``/``partition``."""
+        span = self._ranges.get((source, partition))
+        if span is None:
+            self._ranges[(source, partition)] = [offset, offset]
+        elif offset < span[0]:
+            span[0] = offset
+        elif offset > span[1]:
+            span[1] = offset
 
     def _on_refused(
         self,
