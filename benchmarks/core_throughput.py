@@ -15,7 +15,10 @@ worker spreads over its 60 s proxy windows).
 Profiles: ``small`` (8 pools x 4 regions x 400 proxies, the default) and ``fleet`` (50 pools x
 20 regions x 10,000 proxies, the design's scale target).
 
-Run: .venv/bin/python benchmarks/core_throughput.py [--profile fleet] [--events N]
+Each phase runs on v1 envelopes and, marked ``v2``, on the same events as columnar envelopes
+(schema v2: decoded into arrays, counted by ``WindowAggregator.add_columns``).
+
+Run: .venv/bin/python benchmarks/core_throughput.py [--profile fleet] [--events N] [--no-save]
 Writes benchmarks/results/core_throughput.json (merged per profile).
 """
 
@@ -39,6 +42,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from producer.columnar import encode_columnar  # noqa: E402
+from schemas.column_batch import ColumnBatch, decode_any  # noqa: E402
 from schemas.events import Outcome  # noqa: E402
 from schemas.wire import WireBatch, WireEvent, decode_record, encode_batch  # noqa: E402
 from stream_app.core.aggregator import WindowAggregator  # noqa: E402
@@ -66,6 +71,8 @@ class Record:
     payload: bytes
     events: list[WireEvent]
     arrival_ms: int
+    payload_v2: bytes
+    """The same events as a columnar envelope (schema v2)."""
 
 
 def generate(profile: str, total: int, rate_per_s: int, batch: int, seed: int) -> list[Record]:
@@ -121,7 +128,14 @@ def generate(profile: str, total: int, rate_per_s: int, batch: int, seed: int) -
             sent_ms=int(clock_ms),
             events=events,
         )
-        records.append(Record(encode_batch(envelope), events, int(clock_ms) + 150))
+        v2 = encode_columnar(
+            events,
+            batch_id=envelope.batch_id,
+            source_host=envelope.source_host,
+            pool=pool,
+            sent_ms=envelope.sent_ms,
+        )
+        records.append(Record(encode_batch(envelope), events, int(clock_ms) + 150, v2))
     return records
 
 
@@ -142,16 +156,37 @@ def run_decode(records: list[Record], _: argparse.Namespace) -> dict[str, int]:
     return {"events": events}
 
 
+def run_decode_v2(records: list[Record], _: argparse.Namespace) -> dict[str, int]:
+    events = 0
+    for r in records:
+        decoded = decode_any(r.payload_v2)
+        assert isinstance(decoded, ColumnBatch)
+        events += len(decoded)
+    return {"events": events}
+
+
 def _aggregate(
-    records: list[Record], args: argparse.Namespace, *, decode: bool, final_close: bool
+    records: list[Record],
+    args: argparse.Namespace,
+    *,
+    decode: bool,
+    final_close: bool,
+    columnar: bool = False,
 ) -> dict[str, int]:
     agg = WindowAggregator(config_for(args))
     flush_every_ms = int(args.flush_s * 1000)
     next_flush = records[0].arrival_ms + flush_every_ms
     closed = flushed_rows = 0
     for offset, r in enumerate(records):
-        events = decode_record(r.payload) if decode else r.events
-        agg.add(events, source="requests", partition=0, offset=offset, now_ms=r.arrival_ms)
+        if columnar:
+            batch = decode_any(r.payload_v2)
+            assert isinstance(batch, ColumnBatch)
+            agg.add_columns(
+                batch, source="requests", partition=0, offset=offset, now_ms=r.arrival_ms
+            )
+        else:
+            events = decode_record(r.payload) if decode else r.events
+            agg.add(events, source="requests", partition=0, offset=offset, now_ms=r.arrival_ms)
         if r.arrival_ms >= next_flush:
             flush = agg.flush()
             flushed_rows += len(flush.scopes) + len(flush.proxies)
@@ -184,6 +219,10 @@ def run_aggregate_final_close(records: list[Record], args: argparse.Namespace) -
 
 def run_end_to_end(records: list[Record], args: argparse.Namespace) -> dict[str, int]:
     return _aggregate(records, args, decode=True, final_close=False)
+
+
+def run_end_to_end_v2(records: list[Record], args: argparse.Namespace) -> dict[str, int]:
+    return _aggregate(records, args, decode=True, final_close=False, columnar=True)
 
 
 def measure(
@@ -233,6 +272,7 @@ def main() -> None:
     parser.add_argument("--flush-s", type=float, default=1.0, help="simulated flush interval")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-save", action="store_true", help="print only, write no results")
     args = parser.parse_args()
 
     started = machine()
@@ -246,6 +286,8 @@ def main() -> None:
         "aggregate": run_aggregate,
         "aggregate+final close": run_aggregate_final_close,
         "decode+aggregate": run_end_to_end,
+        "decode v2": run_decode_v2,
+        "decode+aggregate v2": run_end_to_end_v2,
     }
     results = {name: measure(fn, records, args) for name, fn in phases.items()}
 
@@ -266,6 +308,9 @@ def main() -> None:
         f"{agg['closed_proxy_windows_at_end']}"
     )
 
+    print(f"load average (1 min) {started['load_average_1m']:.2f} -> {os.getloadavg()[0]:.2f}")
+    if args.no_save:
+        return
     data: dict[str, Any] = {}
     if RESULTS.exists():
         data = json.loads(RESULTS.read_text())

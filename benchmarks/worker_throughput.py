@@ -14,6 +14,9 @@
 The broker: ``--bootstrap HOST:PORT``, else a single-node Kafka from the Maven Central jars
 (tests/support), stopped afterwards. Writes benchmarks/results/worker_throughput.json.
 
+The drain runs on v1 envelopes (events) and on v2 envelopes (columnar, schema v2) with the
+same events, one after the other on the same broker (``--envelopes``).
+
 Run: .venv/bin/python benchmarks/worker_throughput.py [--events 1000000] [--partitions 4]
 """
 
@@ -39,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped, unused-ignore]  # noqa: E402
 
+from producer.columnar import encode_columnar  # noqa: E402
 from schemas.wire import WireBatch, WireEvent, encode_batch  # noqa: E402
 from stream_app.simulator import FleetSimulator, load_scenario  # noqa: E402
 from stream_app.storage.settings import StorageSettings  # noqa: E402
@@ -69,8 +73,21 @@ def _broker(bootstrap: str | None) -> Iterator[str]:
             broker.close()
 
 
-def _envelopes(events: list[WireEvent]) -> Iterator[tuple[str, bytes]]:
-    """500-event envelopes per pool in event order, as the producer builds them."""
+def _encode(batch: WireBatch, wire: str) -> bytes:
+    if wire == "v2":
+        return encode_columnar(
+            batch.events,
+            batch_id=batch.batch_id,
+            source_host=batch.source_host,
+            pool=batch.pool,
+            sent_ms=batch.sent_ms,
+        )
+    return encode_batch(batch)
+
+
+def _envelopes(events: list[WireEvent], wire: str) -> Iterator[tuple[str, bytes]]:
+    """500-event envelopes per pool in event order, as the producer builds them; ``wire`` is
+    the schema version of the envelopes (``v1``: events, ``v2``: columns)."""
     open_batches: dict[str, list[WireEvent]] = {}
     n = 0
     for ev in events:
@@ -78,36 +95,20 @@ def _envelopes(events: list[WireEvent]) -> Iterator[tuple[str, bytes]]:
         batch.append(ev)
         if len(batch) == ENVELOPE_EVENTS:
             n += 1
-            yield (
-                ev.pool,
-                encode_batch(
-                    WireBatch(
-                        batch_id=f"b{n}",
-                        source_host="bench",
-                        pool=ev.pool,
-                        sent_ms=ev.ts_ms,
-                        events=batch,
-                    )
-                ),
+            envelope = WireBatch(
+                batch_id=f"b{n}", source_host="bench", pool=ev.pool, sent_ms=ev.ts_ms, events=batch
             )
+            yield ev.pool, _encode(envelope, wire)
             del open_batches[ev.pool]
     for pool, batch in open_batches.items():
         n += 1
-        yield (
-            pool,
-            encode_batch(
-                WireBatch(
-                    batch_id=f"b{n}",
-                    source_host="bench",
-                    pool=pool,
-                    sent_ms=batch[-1].ts_ms,
-                    events=batch,
-                )
-            ),
+        envelope = WireBatch(
+            batch_id=f"b{n}", source_host="bench", pool=pool, sent_ms=batch[-1].ts_ms, events=batch
         )
+        yield pool, _encode(envelope, wire)
 
 
-async def _fill(bootstrap: str, topic: str, events: list[WireEvent]) -> int:
+async def _fill(bootstrap: str, topic: str, events: list[WireEvent], wire: str) -> int:
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         compression_type="zstd",
@@ -119,7 +120,7 @@ async def _fill(bootstrap: str, topic: str, events: list[WireEvent]) -> int:
     await producer.start()
     records = 0
     try:
-        for pool, payload in _envelopes(events):
+        for pool, payload in _envelopes(events, wire):
             await producer.send(topic, payload, key=pool.encode())
             records += 1
         await producer.flush()
@@ -147,8 +148,10 @@ async def _until(condition: Any, timeout_s: float) -> None:
         await asyncio.sleep(0.05)
 
 
-async def drain(bootstrap: str, chdb_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
-    prefix = f"bench-drain-{uuid.uuid4().hex[:6]}"
+async def drain(
+    bootstrap: str, chdb_dir: Path, args: argparse.Namespace, wire: str = "v1"
+) -> dict[str, Any]:
+    prefix = f"bench-drain-{wire}-{uuid.uuid4().hex[:6]}"
     settings = _settings(bootstrap, prefix, args.partitions)
     await create_topics(settings)
     now_ms = time.time_ns() // 1_000_000
@@ -157,11 +160,14 @@ async def drain(bootstrap: str, chdb_dir: Path, args: argparse.Namespace) -> dic
     sim = FleetSimulator(scenario, seed=3, origin_ms=now_ms - span_ms)
     events = list(sim.events_between(now_ms - span_ms, now_ms))[: args.events]
     started = time.perf_counter()
-    records = await _fill(bootstrap, settings.requests_topic, events)
+    records = await _fill(bootstrap, settings.requests_topic, events, wire)
     fill_s = time.perf_counter() - started
-    print(f"drain: {len(events)} events in {records} records written in {fill_s:.1f} s", flush=True)
+    print(
+        f"drain {wire}: {len(events)} events in {records} records written in {fill_s:.1f} s",
+        flush=True,
+    )
 
-    storage = StorageSettings(dsn=f"chdb://{chdb_dir}", database="bench_drain")
+    storage = StorageSettings(dsn=f"chdb://{chdb_dir}", database=f"bench_drain_{wire}")
     service = WorkerService(settings, storage)
     await service.start()
     worker = service.worker
@@ -189,6 +195,7 @@ async def drain(bootstrap: str, chdb_dir: Path, args: argparse.Namespace) -> dic
         cpu = time.process_time() - cpu0
         stats = worker.stats
         result = {
+            "envelopes": wire,
             "events": len(events),
             "records": records,
             "partitions": args.partitions,
@@ -202,7 +209,12 @@ async def drain(bootstrap: str, chdb_dir: Path, args: argparse.Namespace) -> dic
         }
     finally:
         await service.stop()
-    print(f"drain: {json.dumps(result)}", flush=True)
+    print(
+        f"drain {wire}: {result['events_per_s']:,} events/s, "
+        f"{result['cpu_us_per_event']} us CPU/event, load average {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
+    print(f"drain {wire}: {json.dumps(result)}", flush=True)
     return result
 
 
@@ -291,7 +303,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     ):
         out: dict[str, Any] = {}
         if not args.skip_drain:
-            out["drain"] = await drain(bootstrap, Path(chdb), args)
+            for wire in ("v1", "v2") if args.envelopes == "both" else (args.envelopes,):
+                key = "drain" if wire == "v1" else "drain_v2"
+                out[key] = await drain(bootstrap, Path(chdb), args, wire)
         if not args.skip_live:
             out["live"] = await live(bootstrap, Path(chdb), args)
         return out
@@ -310,6 +324,13 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--skip-drain", action="store_true")
     parser.add_argument("--skip-live", action="store_true")
+    parser.add_argument(
+        "--envelopes",
+        choices=["v1", "v2", "both"],
+        default="both",
+        help="drain v1 (events) or v2 (columnar) envelopes, or both in the same run",
+    )
+    parser.add_argument("--no-save", action="store_true", help="print only, write no results")
     parser.add_argument(
         "--gc-threshold0",
         type=int,
@@ -335,6 +356,8 @@ def main() -> None:
         "parameters": {k: v for k, v in vars(args).items() if k != "bootstrap"},
         **results,
     }
+    if args.no_save:
+        return
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"written {RESULTS}")

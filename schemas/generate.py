@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+import msgspec
 from pydantic import BaseModel
 
 OUTPUT_DIR = Path(__file__).parent / "jsonschema"
@@ -22,6 +23,12 @@ CONTRACTS: tuple[tuple[str, str, str], ...] = (
     ("window_aggregate.v1.json", "schemas.aggregates", "WindowAggregate"),
     ("alert_event.v1.json", "schemas.alerts", "AlertEvent"),
     ("rules_file.v1.json", "schemas.rules", "RulesFile"),
+)
+
+
+# (file name, module, msgspec struct name): wire contracts defined as msgspec structs.
+STRUCT_CONTRACTS: tuple[tuple[str, str, str], ...] = (
+    ("event_batch.v2.json", "schemas.wire_columns", "WireColumnBatch"),
 )
 
 
@@ -38,6 +45,11 @@ def render() -> dict[str, str]:
     for file_name, module, name in CONTRACTS:
         model = _model(module, name)
         schema = model.model_json_schema(mode="serialization")
+        schema["$id"] = f"https://proxywhirl-metrics.dev/schemas/{file_name}"
+        out[file_name] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    for file_name, module, name in STRUCT_CONTRACTS:
+        struct = getattr(importlib.import_module(module), name)
+        schema = msgspec.json.schema(struct)
         schema["$id"] = f"https://proxywhirl-metrics.dev/schemas/{file_name}"
         out[file_name] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
     return out

@@ -39,9 +39,14 @@ __all__ = [
     "DecodeError",
     "WireBatch",
     "WireEvent",
+    "check_domains",
+    "check_label",
+    "check_labels",
+    "check_proxy_ids",
     "decode_batch",
     "decode_envelope_or_event",
     "decode_record",
+    "decode_with",
     "encode_batch",
     "encode_event",
 ]
@@ -109,6 +114,10 @@ class _PatternCache:
         self._ok.add(value)
         return True
 
+    def known(self, values: list[str]) -> bool:
+        """Whether every value passed before (one set inclusion)."""
+        return self._ok.issuperset(values)
+
     def reason(self, value: str) -> str | None:
         """Why ``value`` is refused, or None (not cached: for the error path)."""
         if self._regex.match(value) is None:
@@ -144,6 +153,38 @@ def _check_patterns(events: list[WireEvent], prefix: str | None) -> None:
             raise _refused(_domains, f"{at}.target_domain", ev.target_domain)
 
 
+def _check_all(cache: _PatternCache, values: list[str], path: str) -> None:
+    """Check every value of a list; a set inclusion answers when all passed before."""
+    if cache.known(values):
+        return
+    for i, value in enumerate(values):
+        if not cache.check(value):
+            raise _refused(cache, f"{path}[{i}]", value)
+
+
+def check_label(value: str, path: str) -> None:
+    """Raise :class:`DecodeError` at ``path`` unless ``value`` is a valid, non-private label."""
+    if not _labels.check(value):
+        raise _refused(_labels, path, value)
+
+
+def check_labels(values: list[str], path: str) -> None:
+    """Raise :class:`DecodeError` at ``path[i]`` unless every value is a valid, non-private
+    label."""
+    _check_all(_labels, values, path)
+
+
+def check_proxy_ids(values: list[str], path: str) -> None:
+    """Raise :class:`DecodeError` at ``path[i]`` unless every value is a proxy id."""
+    _check_all(_proxy_ids, values, path)
+
+
+def check_domains(values: list[str], path: str) -> None:
+    """Raise :class:`DecodeError` at ``path[i]`` unless every value is a bare, non-private
+    domain."""
+    _check_all(_domains, values, path)
+
+
 _batch_decoder = msgspec.json.Decoder(WireBatch)
 _event_decoder = msgspec.json.Decoder(WireEvent)
 _top_level_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -154,7 +195,7 @@ _ENVELOPE_MARK = b'"events"'
 _T = TypeVar("_T")
 
 
-def _decode(decoder: msgspec.json.Decoder[_T], data: bytes) -> _T:
+def decode_with(decoder: msgspec.json.Decoder[_T], data: bytes) -> _T:
     """Run ``decoder``; every failure becomes a :class:`DecodeError` naming field and reason."""
     try:
         return decoder.decode(data)
@@ -198,7 +239,7 @@ def decode_envelope_or_event(data: bytes) -> WireBatch | WireEvent:
 
 
 def _decode_event(data: bytes) -> WireEvent:
-    event = _decode(_event_decoder, data)
+    event = decode_with(_event_decoder, data)
     _check_patterns([event], None)
     return event
 
@@ -216,7 +257,7 @@ def decode_record(data: bytes) -> list[WireEvent]:
 
 def decode_batch(data: bytes) -> WireBatch:
     """Decode an envelope; raises :class:`DecodeError`."""
-    batch = _decode(_batch_decoder, data)
+    batch = decode_with(_batch_decoder, data)
     for name, value in (("pool", batch.pool), ("source_host", batch.source_host)):
         if not _labels.check(value):
             raise _refused(_labels, f"$.{name}", value)

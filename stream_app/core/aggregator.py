@@ -14,6 +14,10 @@ materialisation (inside ``flush`` and ``close_due``)
     is the merge of its proxies' deltas, and each proxy's delta also goes to its ``(proxy
     window, pool, region, proxy_id)`` (events without a proxy id count only at pool level).
     Deltas are kept until the next ``flush`` hands them over.
+``add_columns(batch, ...)``
+    The same for a columnar record (schema v2): judged row by row with array operations, its
+    rows counted at the next materialisation into exactly the deltas ``add`` would have built
+    (:mod:`stream_app.core.columns`).
 ``flush() -> Flush``
     The deltas since the last flush as :class:`Contribution` rows (in no particular order), with
     the offset range per (source, partition) they cover. Summing every contribution ever flushed
@@ -43,13 +47,17 @@ for valid decoded events.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
+import numpy as np
+
 from schemas.aggregates import Scope, WindowAggregate
+from schemas.column_batch import ColumnBatch
 from schemas.wire import WireEvent
 from stream_app.core.accumulator import Accumulator, new_delta
+from stream_app.core.aggregator_stats import AggregatorStats, ClosedWindows
+from stream_app.core.columns import MAX_DEFERRED_ROWS, DeferredRows, split_rows
 from stream_app.core.config import AggregatorConfig
 from stream_app.core.contributions import Contribution, Flush, ScopeKey, SourceRange
 from stream_app.core.fold import fold_pending
@@ -71,33 +79,6 @@ _ts = attrgetter("ts_ms")
 
 ScopeTuple = tuple[str, str]
 ProxyTuple = tuple[str, str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class AggregatorStats:
-    """Counters and gauges of one aggregator (a snapshot)."""
-
-    events_accepted: int
-    late_events: int
-    late_dropped_overflow: int
-    proxy_overflow: int
-    open_windows: int
-    open_proxy_windows: int
-    pending_events: int
-    clock_skew_records: int
-    watermark_ms: int | None
-    out_of_range_events: int = 0
-    """Events refused for their time (``clock_skew`` or ``too_old``, see ``record_time``)."""
-    clock_skew_by_host: dict[str, int] | None = None
-    """Events refused as ``clock_skew``, per source host (bounded)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ClosedWindows:
-    """What one ``close_due_windows`` call closed: pool x region and per-proxy aggregates."""
-
-    scopes: list[WindowAggregate]
-    proxies: list[WindowAggregate]
 
 
 class WindowAggregator:
@@ -128,6 +109,7 @@ class WindowAggregator:
         self._refused_events = 0
         # Deltas of accepted events not yet merged into the open windows.
         self._pending: PendingDeltas = {}
+        self._deferred = DeferredRows()  # columnar records' rows, counted at the next fold
         self._pending_events = 0
         # Folded deltas not yet handed over by flush().
         self._unflushed_scopes: dict[tuple[int, str, str], Accumulator] = {}
@@ -169,13 +151,7 @@ class WindowAggregator:
         (and on ``now_ms`` only for events more than ``max_future_skew_ms`` ahead of it). A worker
         can rebuild a flush from its records after a crash and get the same rows.
         """
-        span = self._ranges.get((source, partition))
-        if span is None:
-            self._ranges[(source, partition)] = [offset, offset]
-        elif offset < span[0]:
-            span[0] = offset
-        elif offset > span[1]:
-            span[1] = offset
+        self._cover(source, partition, offset)
         if not events:
             return
         newest_ms = max(map(_ts, events))
@@ -187,6 +163,8 @@ class WindowAggregator:
                 if not events:
                     return
                 newest_ms = max(map(_ts, events))
+        if self._deferred.rows:
+            self._deferred.fold_into(self._pending)  # keep the order of additions
         watermark = self._watermark.value
         late = accumulate_record(events, self._pending, self._window_ms, watermark)
         if late and watermark is not None:
@@ -198,6 +176,59 @@ class WindowAggregator:
         if record_ms is not None and newest_ms > record_ms:
             newest_ms = record_ms
         self._watermark.observe(newest_ms, now_ms)
+
+    def add_columns(
+        self,
+        batch: ColumnBatch,
+        *,
+        source: str,
+        partition: int,
+        offset: int,
+        now_ms: int,
+        record_ms: int | None = None,
+    ) -> None:
+        """:meth:`add` for a columnar record (schema v2): the same judgement of every event and
+        the same aggregates, counted with array operations (:mod:`stream_app.core.columns`)."""
+        self._cover(source, partition, offset)
+        reference_ms = now_ms if record_ms is None else record_ms
+        low_ms, high_ms = self._bounds.limits(reference_ms)
+        watermark = self._watermark.value
+        rows, starts, late, refused = split_rows(
+            batch, window_ms=self._window_ms, watermark_ms=watermark, low_ms=low_ms, high_ms=high_ms
+        )
+        if refused:
+            events = [(batch.event(i), kind) for i, kind in refused]
+            self._on_refused(events, source, partition, offset, reference_ms)
+        if not len(rows) and not len(late):
+            return
+        newest_ms = int(batch.ts_ms[np.concatenate([rows, late])].max())
+        current = 0 if watermark is None else watermark - watermark % self._window_ms
+        self._deferred.append(batch, rows, starts, late, current)
+        if watermark is not None:
+            window_ms = self._window_ms
+            for i, ts in zip(late.tolist(), batch.ts_ms[late].tolist(), strict=True):
+                self._late_events += 1
+                start = ts - ts % window_ms
+                self._late.offer(
+                    LateEvent(batch.event(i), source, partition, offset, start, watermark)
+                )
+        self._events_accepted += len(rows)
+        self._pending_events += len(rows)
+        if self._deferred.rows > MAX_DEFERRED_ROWS:
+            self._deferred.fold_into(self._pending)
+        if record_ms is not None and newest_ms > record_ms:
+            newest_ms = record_ms
+        self._watermark.observe(newest_ms, now_ms)
+
+    def _cover(self, source: str, partition: int, offset: int) -> None:
+        """Widen the offset range the next flush reports for ``source``/``partition``."""
+        span = self._ranges.get((source, partition))
+        if span is None:
+            self._ranges[(source, partition)] = [offset, offset]
+        elif offset < span[0]:
+            span[0] = offset
+        elif offset > span[1]:
+            span[1] = offset
 
     def _on_refused(
         self,
@@ -248,6 +279,7 @@ class WindowAggregator:
 
     def _materialize(self) -> None:
         """Fold pending deltas into the open windows; keep them for the next flush."""
+        self._deferred.fold_into(self._pending)
         pending = self._pending
         if not pending:
             return

@@ -70,6 +70,12 @@ class RecordTimeBounds:
     max_clock_skew_ms: int | None
     max_event_age_ms: int | None
 
+    def limits(self, record_ms: int) -> tuple[int | None, int | None]:
+        """The oldest and newest event times accepted for a record at ``record_ms``."""
+        high = None if self.max_clock_skew_ms is None else record_ms + self.max_clock_skew_ms
+        low = None if self.max_event_age_ms is None else record_ms - self.max_event_age_ms
+        return low, high
+
     def split(
         self, events: Sequence[WireEvent], record_ms: int, newest_ms: int
     ) -> tuple[Sequence[WireEvent], list[tuple[WireEvent, OutOfRangeKind]]]:
@@ -79,8 +85,7 @@ class RecordTimeBounds:
         record whose newest event is within the upper bound and whose oldest is within the lower
         one is returned as it is, without a copy.
         """
-        high = None if self.max_clock_skew_ms is None else record_ms + self.max_clock_skew_ms
-        low = None if self.max_event_age_ms is None else record_ms - self.max_event_age_ms
+        low, high = self.limits(record_ms)
         if (high is None or newest_ms <= high) and (low is None or min(map(_ts, events)) >= low):
             return events, []
         kept: list[WireEvent] = []

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from schemas.column_batch import ColumnBatch, decode_any
 from schemas.errors import DecodeError
-from schemas.wire import WireBatch, WireEvent, decode_envelope_or_event
+from schemas.wire import WireBatch, WireEvent
 from stream_app.core.aggregator import WindowAggregator
 
 __all__ = ["Ingested", "RecentBatches", "ingest_record"]
@@ -47,20 +48,41 @@ class RecentBatches:
 
 @dataclass(frozen=True, slots=True)
 class Ingested:
-    """What one record gave: its events, or the dead-letter reason, or a repeated envelope."""
+    """What one record gave: its events (v1) or columns (v2), or the dead-letter reason, or a
+    repeated envelope."""
 
     events: list[WireEvent]
     reason: str | None = None
     repeated: bool = False
+    columns: ColumnBatch | None = None
+
+    @property
+    def count(self) -> int:
+        """How many events the record added."""
+        return len(self.events) if self.columns is None else len(self.columns)
+
+    def mean_ts_ms(self) -> int:
+        """The mean event time of a record that added events (delay statistics)."""
+        if self.columns is None:
+            return sum(ev.ts_ms for ev in self.events) // len(self.events)
+        return int(self.columns.ts_ms.sum()) // len(self.columns)
+
+    def raw_events(self) -> list[WireEvent]:
+        """The record's events as v1 structs (built from the columns for a v2 envelope)."""
+        return self.events if self.columns is None else self.columns.events()
 
 
-def _decode(value: bytes, recent: RecentBatches | None) -> tuple[list[WireEvent], bool]:
-    decoded = decode_envelope_or_event(value)
+def _decode(
+    value: bytes, recent: RecentBatches | None
+) -> tuple[list[WireEvent] | ColumnBatch, bool]:
+    decoded = decode_any(value)
+    if isinstance(decoded, WireEvent):
+        return [decoded], False
+    if recent is not None and recent.repeated(decoded.batch_id):
+        return [], True
     if isinstance(decoded, WireBatch):
-        if recent is not None and recent.repeated(decoded.batch_id):
-            return [], True
         return decoded.events, False
-    return [decoded], False
+    return decoded, False
 
 
 def ingest_record(
@@ -74,7 +96,7 @@ def ingest_record(
     record_ms: int | None = None,
     recent: RecentBatches | None = None,
 ) -> Ingested:
-    """Decode ``value`` (an envelope or one event) and add its events.
+    """Decode ``value`` (a v2 or v1 envelope, or one event) and add its events.
 
     ``record_ms`` is the record's Kafka timestamp (see :mod:`stream_app.core.record_time`).
     Either way the offset is added, so the flush's range covers it and storage knows it was
@@ -88,6 +110,16 @@ def ingest_record(
         except DecodeError as exc:
             result = Ingested([], str(exc))
         else:
+            if isinstance(events, ColumnBatch):
+                aggregator.add_columns(
+                    events,
+                    source=source,
+                    partition=partition,
+                    offset=offset,
+                    now_ms=now_ms,
+                    record_ms=record_ms,
+                )
+                return Ingested([], columns=events)
             if events:
                 aggregator.add(
                     events,

@@ -102,7 +102,7 @@ class FlushRebuilder:
                     recent=recent,
                 )
                 if raw is not None:
-                    raw.extend(got.events)
+                    raw.extend(got.raw_events())
                 if got.reason is not None:
                     self._dead_letters.record(
                         "empty" if record.value is None else "decode",

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
-from operator import attrgetter
 
 from stream_app.core.config import AggregatorConfig
 from stream_app.storage.errors import StorageError
@@ -55,8 +54,6 @@ __all__ = ["StreamWorker", "WindowListener", "wall_clock_ms"]
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], int]
-
-_ts = attrgetter("ts_ms")
 
 
 def wall_clock_ms() -> int:
@@ -247,13 +244,12 @@ class StreamWorker:
                 exc, partition=partition, offset=offset, key=key, value=value, now_ms=wall_ms
             )
             return
-        if got.events:
-            events = got.events
-            count = len(events)
+        count = got.count
+        if count:
             self.stats.events += count
-            held.record_times.append((count, sum(map(_ts, events)) // count))
+            held.record_times.append((count, got.mean_ts_ms()))
             if self._keep_raw:
-                state.raw.extend(events)
+                state.raw.extend(got.raw_events())
         elif got.repeated:
             self.stats.repeated_batches += 1
         elif got.reason is not None:
