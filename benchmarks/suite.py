@@ -71,8 +71,9 @@ SUITE: tuple[Bench, ...] = (
     Bench(
         "worker_throughput",
         "benchmarks/worker_throughput.py",
-        args=("--skip-live", "--events", "500000"),
-        quick_args=("--skip-live", "--events", "300000"),
+        # the garbage collector tuned as `proxywhirl-metrics worker` does (WorkerSettings default)
+        args=("--skip-live", "--events", "500000", "--gc-threshold0", "50000"),
+        quick_args=("--skip-live", "--events", "300000", "--gc-threshold0", "50000"),
         metrics=(
             _m("events_per_s", "1 worker drains the demo fleet", EPS, "drain.events_per_s"),
             _m("cpu_us", "CPU per event", "us", "drain.cpu_us_per_event", higher=False),
@@ -90,8 +91,8 @@ SUITE: tuple[Bench, ...] = (
     Bench(
         "worker_live",
         "benchmarks/worker_throughput.py",
-        args=("--skip-drain", "--live-seconds", "30"),
-        quick_args=("--skip-drain", "--live-seconds", "20"),
+        args=("--skip-drain", "--live-seconds", "30", "--gc-threshold0", "50000"),
+        quick_args=("--skip-drain", "--live-seconds", "20", "--gc-threshold0", "50000"),
         results="worker_throughput.json",
         metrics=(
             _m(
