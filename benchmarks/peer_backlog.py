@@ -60,7 +60,11 @@ class Backlog:
 
 @contextlib.contextmanager
 def kafka_broker(bootstrap: str | None) -> Iterator[str]:
-    """``bootstrap`` as given, else a single-node broker of the test harness, closed after."""
+    """``bootstrap`` as given, else a single-node broker of the test harness, closed after.
+
+    Give an external broker ``group.initial.rebalance.delay.ms`` of a few seconds (Kafka's
+    default is 3 s) for ``worker_scaling.py``'s workers to share the partitions from the start.
+    """
     if bootstrap:
         yield bootstrap
         return
@@ -69,7 +73,15 @@ def kafka_broker(bootstrap: str | None) -> Iterator[str]:
     from tests.support.settings import HarnessSettings
 
     with tempfile.TemporaryDirectory(prefix="pwm-bench-kafka-") as work:
-        broker = KafkaBroker(kafka_distribution(HarnessSettings()), Path(work), heap_mb=768)
+        broker = KafkaBroker(
+            kafka_distribution(HarnessSettings()),
+            Path(work),
+            heap_mb=768,
+            # Kafka's default (the harness uses 0 for fast tests): a new group's first
+            # assignment waits for members joining within 3 s, so workers started together
+            # share the partitions from the start (worker_scaling.py)
+            extra_config={"group.initial.rebalance.delay.ms": "3000"},
+        )
         broker.start()
         try:
             yield broker.bootstrap

@@ -8,11 +8,13 @@ in production; two processes cannot share an embedded one). The workers read the
 each run as a new consumer group from the start.
 
 Each worker process migrates its storage, reports ready, and joins the group when all are
-ready; then it reports its event count, lag, partitions and CPU time every 0.1 s. The drain
-ends when every partition is held, every worker's lag is 0 and the workers have processed all
-events. ``events_per_s`` counts from the first report in which every worker holds partitions
-and events have been processed, to the end (the steady drain); ``events_per_s_incl_rebalance``
-from the first processed event (the first worker may start alone, then the group rebalances).
+ready (the broker's ``group.initial.rebalance.delay.ms`` lets them share the partitions from the
+first assignment); then it reports its event count, lag, partitions and CPU time every 0.1 s.
+``events_per_s`` counts from the first report in which every worker holds partitions and events
+have been processed, to the first report in which all the backlog's events are processed (what
+the workers' consume, decode and aggregate sustain; flushes to chDB run every second in between);
+``events_per_s_incl_rebalance`` from the first processed event; ``seconds_to_lag_0`` until the
+workers report no lag (their lag is refreshed at their cycles, so it trails by up to a second).
 The scaling factor is the 2-worker rate over the 1-worker rate of the same run.
 
 Run: .venv/bin/python benchmarks/worker_scaling.py [--backlog manifest.json | --events N]
@@ -27,10 +29,11 @@ import asyncio
 import json
 import logging
 import os
-import select
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -93,6 +96,9 @@ async def _child(args: argparse.Namespace) -> None:
 
 
 class _Child:
+    """A worker process and a thread reading its reports (a pipe's buffered lines would hide
+    from ``select``, delaying what the parent sees)."""
+
     def __init__(self, backlog: Backlog, app_id: str, chdb: Path) -> None:
         cmd = [
             sys.executable,
@@ -114,19 +120,31 @@ class _Child:
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, bufsize=1
         )
         self.last: dict[str, Any] = {}
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
 
     def read(self, timeout_s: float) -> dict[str, Any] | None:
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
-        if not ready:
+        """The next report (None after ``timeout_s``); keeps the newest progress in ``last``."""
+        try:
+            line = self._lines.get(timeout=timeout_s)
+        except queue.Empty:
             return None
-        line = self.proc.stdout.readline()
-        if not line:
+        if line is None:
             raise RuntimeError(f"worker process ended (exit {self.proc.wait()})")
         report: dict[str, Any] = json.loads(line)
         if "t" in report:
             self.last = report
         return report
+
+    def drain_reports(self) -> None:
+        while self._lines.qsize():
+            self.read(0)
 
     def send(self, line: str) -> None:
         assert self.proc.stdin is not None
@@ -157,21 +175,31 @@ def drain(backlog: Backlog, workers: int, timeout_s: float) -> dict[str, Any]:
                 child.send("go")
             first: tuple[float, int, float] | None = None  # (t, events, cpu) at first events
             steady: tuple[float, int, float] | None = None  # ... when every worker holds some
+            processed: tuple[float, int, float] | None = None  # ... when all are processed
             while True:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"drain not finished: {[c.last for c in children]}")
+                children[0].read(1.0)  # wait for news, then take everyone's newest
                 for child in children:
-                    child.read(1.0)
-                lasts = [c.last for c in children]
-                if any(not last for last in lasts):
+                    child.drain_reports()
+                lasts = [c.last for c in children if c.last]  # a silent one has done nothing
+                if not lasts:
                     continue
                 t = max(last["t"] for last in lasts)
                 events = sum(last["events"] for last in lasts)
                 cpu = sum(last["cpu"] for last in lasts)
                 if first is None and events > 0:
                     first = (t, events, cpu)
-                if steady is None and events > 0 and all(x["partitions"] > 0 for x in lasts):
+                everyone = len(lasts) == len(children)
+                if (
+                    steady is None
+                    and events > 0
+                    and everyone
+                    and all(x["partitions"] for x in lasts)
+                ):
                     steady = (t, events, cpu)
+                if processed is None and events >= backlog.events:
+                    processed = (t, events, cpu)
                 held = sum(last["partitions"] for last in lasts)
                 lag = sum(last["lag"] for last in lasts)
                 if events >= backlog.events and held == backlog.partitions and lag == 0:
@@ -180,15 +208,19 @@ def drain(backlog: Backlog, workers: int, timeout_s: float) -> dict[str, Any]:
             for child in children:
                 child.close()
     assert first is not None
-    assert steady is not None
+    assert processed is not None
+    end_t, end_events, end_cpu = processed
+    # None: a worker held no partition before every event was processed (too small a backlog)
+    steady_rate = (end_events - steady[1]) / (end_t - steady[0]) if steady else None
     return {
         "workers": workers,
         "events": backlog.events,
-        "events_processed": events,
-        "events_per_s": round((events - steady[1]) / max(t - steady[0], 1e-9)),
-        "events_per_s_incl_rebalance": round((events - first[1]) / max(t - first[0], 1e-9)),
-        "cpu_us_per_event": round((cpu - first[2]) / max(events - first[1], 1) * 1e6, 2),
-        "steady_seconds": round(t - steady[0], 2),
+        "events_processed": end_events,
+        "events_per_s": round(steady_rate) if steady_rate else None,
+        "events_per_s_incl_rebalance": round((end_events - first[1]) / (end_t - first[0])),
+        "cpu_us_per_event": round((end_cpu - first[2]) / (end_events - first[1]) * 1e6, 2),
+        "steady_seconds": round(end_t - steady[0], 2) if steady else None,
+        "seconds_to_lag_0": round(t - first[0], 2),
     }
 
 
@@ -221,7 +253,7 @@ def main() -> None:
             print(f"worker_scaling {n}: {json.dumps(results[f'workers_{n}'])}", flush=True)
     if len(counts) == 2:
         one, two = (results[f"workers_{n}"]["events_per_s"] for n in counts)
-        results["scaling_factor"] = round(two / one, 2) if one else None
+        results["scaling_factor"] = round(two / one, 2) if one and two else None
     path = write_result(
         "worker_scaling",
         {
