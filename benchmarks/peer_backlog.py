@@ -2,6 +2,8 @@
 
 * ``<prefix>.requests``: the project's records, 500-event envelopes per pool
   (``schemas.wire.encode_batch``), keyed by pool, what ``proxywhirl-metrics`` producers send;
+* ``<prefix>.columns``: the same envelopes in the columnar schema v2
+  (``producer.columnar.encode_columnar``);
 * ``<prefix>.events``: the same events one per message, each the event's JSON object
   (``schemas.wire.encode_event``), keyed by ``pool|region``: what a stream processor's users
   write without envelopes.
@@ -45,6 +47,7 @@ class Backlog:
     prefix: str
     envelope_topic: str
     event_topic: str
+    columnar_topic: str
     partitions: int
     events: int
     envelope_records: int
@@ -99,8 +102,10 @@ def demo_events(count: int, fleet_rate: float) -> list[Any]:
     return list(sim.events_between(now_ms - span_ms, now_ms))[:count]
 
 
-def envelopes(events: list[Any]) -> Iterator[tuple[bytes, bytes]]:
-    """(key, record) of 500-event envelopes per pool in event order, as the producer builds."""
+def envelopes(events: list[Any], columnar: bool = False) -> Iterator[tuple[bytes, bytes]]:
+    """(key, record) of 500-event envelopes per pool in event order, as the producer builds
+    them: schema v1 (events), or v2 (columns) with ``columnar``."""
+    from producer.columnar import encode_columnar
     from schemas.wire import WireBatch, encode_batch
 
     open_batches: dict[str, list[Any]] = {}
@@ -109,6 +114,10 @@ def envelopes(events: list[Any]) -> Iterator[tuple[bytes, bytes]]:
     def record(pool: str, batch: list[Any]) -> tuple[bytes, bytes]:
         nonlocal n
         n += 1
+        if columnar:
+            return pool.encode(), encode_columnar(
+                batch, batch_id=f"b{n}", source_host="bench", pool=pool, sent_ms=batch[-1].ts_ms
+            )
         envelope = WireBatch(
             batch_id=f"b{n}", source_host="bench", pool=pool, sent_ms=batch[-1].ts_ms, events=batch
         )
@@ -183,10 +192,12 @@ async def write_backlog(
     prefix = f"bench-peers-{uuid.uuid4().hex[:6]}"
     # the envelope topic is the requests topic of a worker with topic_prefix=prefix
     envelope_topic, event_topic = f"{prefix}.requests", f"{prefix}.events"
-    await _create_topics(bootstrap, [envelope_topic, event_topic], partitions)
+    columnar_topic = f"{prefix}.columns"
+    await _create_topics(bootstrap, [envelope_topic, event_topic, columnar_topic], partitions)
     started = time.perf_counter()
     data = demo_events(events, fleet_rate)
     records = await _send_all(bootstrap, envelope_topic, envelopes(data))
+    await _send_all(bootstrap, columnar_topic, envelopes(data, columnar=True))
     await _send_all(
         bootstrap,
         event_topic,
@@ -197,6 +208,7 @@ async def write_backlog(
         prefix=prefix,
         envelope_topic=envelope_topic,
         event_topic=event_topic,
+        columnar_topic=columnar_topic,
         partitions=partitions,
         events=len(data),
         envelope_records=records,

@@ -63,8 +63,10 @@ SUITE: tuple[Bench, ...] = (
         "peer_floor",
         "benchmarks/peer_floor.py",
         metrics=(
-            _m("events_per_s", "aiokafka + decode, floor", EPS, "drain.events_per_s"),
-            _m("cpu_us", "CPU per event", "us", "drain.cpu_us_per_event", higher=False),
+            _m("events_per_s", "aiokafka + decode, floor, v1 envelopes", EPS, "drain.events_per_s"),
+            _m("cpu_us", "CPU per event, v1", "us", "drain.cpu_us_per_event", higher=False),
+            _m("v2_events_per_s", "floor, v2 columnar envelopes", EPS, "drain_v2.events_per_s"),
+            _m("v2_cpu_us", "CPU per event, v2", "us", "drain_v2.cpu_us_per_event", higher=False),
         ),
         uses="backlog",
     ),
@@ -75,8 +77,10 @@ SUITE: tuple[Bench, ...] = (
         args=("--skip-live", "--events", "500000", "--gc-threshold0", "50000"),
         quick_args=("--skip-live", "--events", "300000", "--gc-threshold0", "50000"),
         metrics=(
-            _m("events_per_s", "1 worker drains the demo fleet", EPS, "drain.events_per_s"),
-            _m("cpu_us", "CPU per event", "us", "drain.cpu_us_per_event", higher=False),
+            _m("events_per_s", "1 worker drains the demo fleet, v1", EPS, "drain.events_per_s"),
+            _m("cpu_us", "CPU per event, v1", "us", "drain.cpu_us_per_event", higher=False),
+            _m("v2_events_per_s", "1 worker, v2 columnar envelopes", EPS, "drain_v2.events_per_s"),
+            _m("v2_cpu_us", "CPU per event, v2", "us", "drain_v2.cpu_us_per_event", higher=False),
             _m(
                 "fleet_events_per_s",
                 "1 worker, fleet scale",
@@ -163,6 +167,12 @@ SUITE: tuple[Bench, ...] = (
                 "events/CPU-s",
                 "small.results.decode+aggregate.events_per_s_cpu",
             ),
+            _m(
+                "v2_events_per_cpu_s",
+                "core, demo mix, v2 columnar",
+                "events/CPU-s",
+                "small.results.decode+aggregate v2.events_per_s_cpu",
+            ),
         ),
         repeat=False,
     ),
@@ -178,6 +188,12 @@ SUITE: tuple[Bench, ...] = (
                 "core, fleet 50x20x10k",
                 "events/CPU-s",
                 "fleet.results.decode+aggregate.events_per_s_cpu",
+            ),
+            _m(
+                "v2_events_per_cpu_s",
+                "core, fleet 50x20x10k, v2 columnar",
+                "events/CPU-s",
+                "fleet.results.decode+aggregate v2.events_per_s_cpu",
             ),
         ),
         repeat=False,
@@ -295,12 +311,13 @@ SUITE: tuple[Bench, ...] = (
     ),
 )
 
+W1, W2 = "worker_throughput.events_per_s", "worker_throughput.v2_events_per_s"
+F1, F2 = "peer_floor.events_per_s", "peer_floor.v2_events_per_s"
 RATIOS = (
-    Ratio(
-        "worker / floor (aiokafka + decode)",
-        "worker_throughput.events_per_s",
-        "peer_floor.events_per_s",
-    ),
+    Ratio("worker / floor, v2 columnar envelopes", W2, F2),
+    Ratio("worker v2 / worker v1 envelopes", W2, W1),
+    Ratio("worker / floor (aiokafka + decode), v1 envelopes", W1, F1),
+    Ratio("worker v2 / Quix Streams, envelopes", W2, "peer_quix.envelopes_eps"),
     Ratio(
         "worker / Quix Streams, event per message",
         "worker_throughput.events_per_s",
@@ -342,20 +359,16 @@ RATIOS = (
 )
 
 TARGETS = (
-    Target("worker >= 500k events/s, demo fleet", "worker_throughput.events_per_s", ">=", 500_000),
+    Target("worker >= 500k events/s, demo fleet, v1 envelopes", W1, ">=", 500_000),
+    Target("worker >= 500k events/s, demo fleet, v2 columnar", W2, ">=", 500_000),
     Target(
         "worker >= 250k events/s, fleet scale",
         "worker_throughput.fleet_events_per_s",
         ">=",
         250_000,
     ),
-    Target(
-        "worker within 2x of the floor",
-        "worker_throughput.events_per_s",
-        ">=",
-        relative_to="peer_floor.events_per_s",
-        factor=0.5,
-    ),
+    Target("worker within 2x of the floor, v1", W1, ">=", relative_to=F1, factor=0.5),
+    Target("worker within 2x of the floor, v2", W2, ">=", relative_to=F2, factor=0.5),
     *(
         Target(f"emit() {label} <= {bound:g} us, {n} thr", f"emit_cost.emit_{n}t_{q}", "<=", bound)
         for n in (1, 4, 8)
@@ -373,8 +386,10 @@ TARGETS = (
 )
 
 THROUGHPUT_PLOT = (
-    ("floor: aiokafka + decode", "peer_floor.events_per_s"),
-    ("worker, 1 (drain)", "worker_throughput.events_per_s"),
+    ("floor: aiokafka + decode, v1", F1),
+    ("floor: aiokafka + decode, v2", F2),
+    ("worker, 1 (drain), v1", W1),
+    ("worker, 1 (drain), v2 columnar", W2),
     ("worker, 1 process (scaling)", "worker_scaling.w1_events_per_s"),
     ("workers, 2 processes", "worker_scaling.w2_events_per_s"),
     ("Quix Streams, envelopes", "peer_quix.envelopes_eps"),
@@ -391,9 +406,11 @@ LATENCY_PLOT = tuple(
 METHOD = (
     "`make bench` (benchmarks/run_all.py) started one Kafka broker and wrote one backlog of "
     "demo-fleet events (benchmarks/peer_backlog.py: the simulator's demo fleet, seed 3, as "
-    "500-event envelopes and as one JSON event per message, 4 partitions, zstd). The floor, "
+    "500-event envelopes of schema v1 and v2 (columnar) and as one JSON event per message, 4 "
+    "partitions, zstd). The floor (v1 and v2), "
     "Quix Streams, Faust and the scaling runs read that backlog; worker_throughput.py writes the "
-    "same events (same simulator and seed) to its own topic on the same broker. Each benchmark "
+    "same events (same simulator and seed) to its own topics on the same broker, as v1 and v2 "
+    "envelopes. Each benchmark "
     "ran as its own process, {repeats} time(s) where the runner repeats it (the others repeat "
     "inside: emit_cost, core_throughput, proxywhirl_overhead), one after another; the load "
     "average was read before and after each. Medians and min - max spreads are over the "
