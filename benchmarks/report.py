@@ -11,6 +11,7 @@ in a benchmark's results JSON; ratios and targets refer to metrics by ``benchmar
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
@@ -67,12 +68,21 @@ class TargetResult:
 
 
 def lookup(doc: Any, path: str) -> Any:
-    """``a.b.c`` in nested dicts (keys may contain dots: the longest key present wins)."""
+    """``a.b.c`` in nested dicts (keys may contain dots: the longest key present wins).
+
+    A segment with ``*`` is a glob over the keys at its level, and the largest number found
+    under the keys it matches is the value (the worst p95 over a benchmark's many queries).
+    """
     if path == "":
         return doc
     if not isinstance(doc, Mapping):
         return None
     parts = path.split(".")
+    if "*" in parts[0]:
+        rest = ".".join(parts[1:])
+        found = [lookup(v, rest) for k, v in doc.items() if fnmatch.fnmatchcase(str(k), parts[0])]
+        numbers = [x for x in found if isinstance(x, int | float) and not isinstance(x, bool)]
+        return max(numbers) if numbers else None
     for i in range(len(parts), 0, -1):
         key = ".".join(parts[:i])
         if key in doc:

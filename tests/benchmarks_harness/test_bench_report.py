@@ -142,6 +142,16 @@ def test_extract_follows_dotted_paths_and_keys_with_dots() -> None:
         Metric("none", "", "", ("drain.nothing",)),
     ]
     assert extract(doc, metrics) == {"eps": 5.0, "x": 1.5}
+    grafana = {
+        "results": {
+            "a 90d fleet": {"p95": 80},
+            "b 12mo fleet": {"p95": 300},
+            "a 90d one pool": {"p95": 900},
+        }
+    }
+    assert lookup(grafana, "results.* fleet.p95") == 300  # the worst of the matching keys
+    assert lookup(grafana, "results.* one pool.p95") == 900
+    assert lookup(grafana, "results.* none.p95") is None
 
 
 def test_the_suite_reads_the_shapes_the_scripts_write() -> None:
