@@ -95,7 +95,7 @@ SUITE: tuple[Bench, ...] = (
     Bench(
         "worker_live",
         "benchmarks/worker_throughput.py",
-        args=("--skip-drain", "--live-seconds", "30", "--gc-threshold0", "50000"),
+        args=("--skip-drain", "--live-seconds", "20", "--gc-threshold0", "50000"),
         quick_args=("--skip-drain", "--live-seconds", "20", "--gc-threshold0", "50000"),
         results="worker_throughput.json",
         metrics=(
@@ -130,7 +130,7 @@ SUITE: tuple[Bench, ...] = (
     Bench(
         "peer_quix",
         "benchmarks/peer_quix.py",
-        args=("--max-events", "150000"),
+        args=("--max-events", "100000"),
         quick_args=("--max-events", "50000"),
         metrics=(
             _m("events_eps", "Quix Streams, event per message", EPS, "events.events_per_s"),
@@ -144,7 +144,7 @@ SUITE: tuple[Bench, ...] = (
     Bench(
         "peer_faust",
         "benchmarks/peer_faust.py",
-        args=("--max-events", "20000"),
+        args=("--max-events", "15000"),
         quick_args=("--max-events", "10000"),
         metrics=(
             _m(
@@ -208,6 +208,7 @@ SUITE: tuple[Bench, ...] = (
     Bench(
         "proxywhirl_overhead",
         "benchmarks/proxywhirl_overhead.py",
+        args=("--pairs", "1000"),
         quick_args=("--pairs", "500", "--reps", "1"),
         metrics=(
             _m(
@@ -271,7 +272,7 @@ SUITE: tuple[Bench, ...] = (
     Bench(
         "grafana_panels",
         "benchmarks/grafana_panels.py",
-        args=("--repeats", "5"),
+        args=("--repeats", "3"),
         quick_args=("--days", "120", "--hourly-days", "30", "--proxies", "2000", "--repeats", "3"),
         metrics=(
             _m(
