@@ -210,15 +210,22 @@ def drain(backlog: Backlog, workers: int, timeout_s: float) -> dict[str, Any]:
     assert first is not None
     assert processed is not None
     end_t, end_events, end_cpu = processed
-    # None: a worker held no partition before every event was processed (too small a backlog)
-    steady_rate = (end_events - steady[1]) / (end_t - steady[0]) if steady else None
+
+    def rate(since: tuple[float, int, float] | None) -> int | None:
+        """Events/s from ``since`` to the end; None when nothing is left to time (a backlog
+        processed within one report, or a worker holding nothing before the end)."""
+        if since is None or end_t <= since[0] or end_events <= since[1]:
+            return None
+        return round((end_events - since[1]) / (end_t - since[0]))
+
+    cpu_us = (end_cpu - first[2]) / (end_events - first[1]) * 1e6 if end_events > first[1] else None
     return {
         "workers": workers,
         "events": backlog.events,
         "events_processed": end_events,
-        "events_per_s": round(steady_rate) if steady_rate else None,
-        "events_per_s_incl_rebalance": round((end_events - first[1]) / (end_t - first[0])),
-        "cpu_us_per_event": round((end_cpu - first[2]) / (end_events - first[1]) * 1e6, 2),
+        "events_per_s": rate(steady),
+        "events_per_s_incl_rebalance": rate(first),
+        "cpu_us_per_event": round(cpu_us, 2) if cpu_us is not None else None,
         "steady_seconds": round(end_t - steady[0], 2) if steady else None,
         "seconds_to_lag_0": round(t - first[0], 2),
     }
@@ -238,8 +245,8 @@ def main() -> None:
     if args.child:
         asyncio.run(_child(args))
         return
-    if args.tiny and not args.backlog:
-        args.events = min(args.events, 20_000)
+    if args.tiny and not args.backlog:  # enough to span a few 0.1 s reports
+        args.events = min(args.events, 100_000)
     counts = [int(n) for n in args.workers.split(",")]
     results: dict[str, Any] = {}
     with backlog_for(args) as backlog:
