@@ -28,7 +28,6 @@ import sys
 import tempfile
 import time
 import uuid
-import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -146,8 +145,10 @@ async def _create_topics(bootstrap: str, names: list[str], partitions: int) -> N
 
 
 async def _send_all(bootstrap: str, topic: str, records: Iterator[tuple[bytes, bytes]]) -> int:
-    """Send keyed records in producer batches (partition = crc32(key) mod partitions)."""
+    """Send keyed records in producer batches, partitioned as Kafka's default partitioner
+    does (murmur2 of the key), as the project's producer and worker_throughput.py's are."""
     from aiokafka import AIOKafkaProducer
+    from aiokafka.partitioner import DefaultPartitioner
 
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
@@ -160,10 +161,11 @@ async def _send_all(bootstrap: str, topic: str, records: Iterator[tuple[bytes, b
     sent = 0
     try:
         partitions = sorted(await producer.partitions_for(topic))
+        partitioner = DefaultPartitioner()
         batches: dict[int, Any] = {}
         pending = []
         for key, value in records:
-            part = partitions[zlib.crc32(key) % len(partitions)]
+            part = partitioner(key, partitions, partitions)
             batch = batches.get(part)
             if batch is None:
                 batch = batches[part] = producer.create_batch()

@@ -124,6 +124,12 @@ SUITE: tuple[Bench, ...] = (
             _m("w1_events_per_s", "1 worker process", EPS, "workers_1.events_per_s"),
             _m("w2_events_per_s", "2 worker processes", EPS, "workers_2.events_per_s"),
             _m("factor", "scaling factor 2 vs 1", "x", "scaling_factor"),
+            _m(
+                "w2_busiest_share",
+                "busiest of 2 workers' share of events",
+                "fraction",
+                "busiest_share",
+            ),
         ),
         uses="backlog",
     ),

@@ -176,6 +176,7 @@ def drain(backlog: Backlog, workers: int, timeout_s: float) -> dict[str, Any]:
             first: tuple[float, int, float] | None = None  # (t, events, cpu) at first events
             steady: tuple[float, int, float] | None = None  # ... when every worker holds some
             processed: tuple[float, int, float] | None = None  # ... when all are processed
+            shares: list[int] = []
             while True:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"drain not finished: {[c.last for c in children]}")
@@ -200,6 +201,7 @@ def drain(backlog: Backlog, workers: int, timeout_s: float) -> dict[str, Any]:
                     steady = (t, events, cpu)
                 if processed is None and events >= backlog.events:
                     processed = (t, events, cpu)
+                    shares = [last["events"] for last in lasts]
                 held = sum(last["partitions"] for last in lasts)
                 lag = sum(last["lag"] for last in lasts)
                 if events >= backlog.events and held == backlog.partitions and lag == 0:
@@ -228,6 +230,9 @@ def drain(backlog: Backlog, workers: int, timeout_s: float) -> dict[str, Any]:
         "cpu_us_per_event": round(cpu_us, 2) if cpu_us is not None else None,
         "steady_seconds": round(end_t - steady[0], 2) if steady else None,
         "seconds_to_lag_0": round(t - first[0], 2),
+        # records are keyed by pool (as the producer keys them): the partitions, and so the
+        # workers, get the pools' uneven traffic; the busiest worker bounds the speed-up
+        "events_per_worker": shares,
     }
 
 
@@ -261,6 +266,8 @@ def main() -> None:
     if len(counts) == 2:
         one, two = (results[f"workers_{n}"]["events_per_s"] for n in counts)
         results["scaling_factor"] = round(two / one, 2) if one and two else None
+        per_worker = results[f"workers_{counts[1]}"]["events_per_worker"]
+        results["busiest_share"] = round(max(per_worker) / max(1, sum(per_worker)), 2)
     path = write_result(
         "worker_scaling",
         {
