@@ -40,7 +40,9 @@ from stream_app.storage.query_views import (
     SeriesView,
     SummaryView,
     offenders_view,
-    series_view,
+    read_scope_series,
+    render_series,
+    series_choice,
     summary_view,
 )
 
@@ -215,23 +217,28 @@ async def series(
         )
     span = time_range(request, start, end, range_, default_range="1h")
     settings, queries, retention = _settings(request), _queries(request), _retention(request)
-    return await cached_query(
+    choice = series_choice(
+        span.start_ms,
+        span.end_ms,
+        now_ms=span.now_ms,
+        retention=retention,
+        window_s=settings.window_s,
+        min_step_s=step_s or 0,
+    )
+    # one read per scope, tier and step, shared by every metric asked of it
+    data = await cached_query(
         request,
-        (metric, pool, region, outcome, start, end, range_, step_s),
-        lambda: series_view(
-            queries,
-            metric,
-            start_ms=span.start_ms,
-            end_ms=span.end_ms,
-            now_ms=span.now_ms,
-            retention=retention,
-            staleness_s=settings.staleness_s,
-            window_s=settings.window_s,
-            pool=pool,
-            region=region,
-            outcome=outcome,
-            min_step_s=step_s or 0,
-        ),
+        (pool, region, choice.resolution, choice.start_ms, choice.end_ms, choice.step_s),
+        lambda: read_scope_series(queries, choice, now_ms=span.now_ms, pool=pool, region=region),
+    )
+    return render_series(
+        data,
+        metric,
+        now_ms=span.now_ms,
+        staleness_s=settings.staleness_s,
+        pool=pool,
+        region=region,
+        outcome=outcome,
     )
 
 

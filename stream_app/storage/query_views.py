@@ -13,6 +13,8 @@ Synchronous (storage calls block): call from a thread in asyncio code.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from schemas.events import Outcome
 from schemas.rules import BaselineRule, RuleSet
 from stream_app.alerting.window_reader import totals_to_aggregate
@@ -44,10 +46,14 @@ __all__ = [
     "Freshness",
     "OffenderView",
     "OffendersView",
+    "ScopeSeries",
     "ScopeSummary",
     "SeriesView",
     "SummaryView",
     "offenders_view",
+    "read_scope_series",
+    "render_series",
+    "series_choice",
     "series_view",
     "summary_view",
 ]
@@ -199,6 +205,85 @@ def _points(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class ScopeSeries:
+    """What every metric of one scope's series is computed from: one read of storage.
+
+    :func:`series_view` is :func:`read_scope_series` then :func:`render_series`; a reader showing
+    several metrics of a scope (the dashboard asks for six or more at once) reads once and
+    renders each metric from the same :class:`ScopeSeries` (``api.routes.query`` shares it).
+    """
+
+    choice: TierChoice
+    by_step: dict[int, WindowTotals]
+    newest_end_ms: int | None
+
+
+def series_choice(
+    start_ms: int,
+    end_ms: int,
+    *,
+    now_ms: int,
+    retention: Retention,
+    window_s: int = 10,
+    min_step_s: int = 0,
+    max_points: int = 1_500,
+) -> TierChoice:
+    """Tier and step of a series over ``[start_ms, end_ms)`` (:func:`.query_tiers.choose_tier`)."""
+    return choose_tier(
+        start_ms,
+        end_ms,
+        now_ms=now_ms,
+        retention=retention,
+        max_points=max_points,
+        min_step_s=min_step_s,
+        window_s=window_s,
+    )
+
+
+def read_scope_series(
+    queries: StorageQueries,
+    choice: TierChoice,
+    *,
+    now_ms: int,
+    pool: str | None = None,
+    region: str | None = None,
+) -> ScopeSeries:
+    """The stored totals per step of (pool, region) and the end of its newest data."""
+    by_step = queries.series(choice, pool=pool, region=region)
+    newest = newest_data(queries, now_ms, pool=pool, region=region)
+    return ScopeSeries(choice, by_step, max(newest.values(), default=None))
+
+
+def render_series(
+    data: ScopeSeries,
+    metric: SeriesMetric,
+    *,
+    now_ms: int,
+    staleness_s: float,
+    pool: str | None = None,
+    region: str | None = None,
+    outcome: Outcome | None = None,
+) -> SeriesView:
+    """``metric`` (with ``outcome`` for ``outcome_rate``) of the scope read into ``data``."""
+    if (metric is SeriesMetric.OUTCOME_RATE) != (outcome is not None):
+        raise ValueError("outcome is needed with outcome_rate, and only there")
+    choice = data.choice
+    return SeriesView(
+        metric=metric,
+        outcome=outcome,
+        pool=pool,
+        region=region,
+        tier=choice.resolution.value,
+        table=RESOLUTION_TABLES[choice.resolution],
+        step_s=choice.step_s,
+        start_ms=choice.start_ms,
+        end_ms=choice.end_ms,
+        points=_points(choice, data.by_step, metric, outcome),
+        freshness=_freshness(data.newest_end_ms, now_ms, staleness_s),
+    )
+
+
 def series_view(
     queries: StorageQueries,
     metric: SeriesMetric,
@@ -218,30 +303,24 @@ def series_view(
     """``metric`` of (pool, region) (all when None) over ``[start_ms, end_ms)``."""
     if (metric is SeriesMetric.OUTCOME_RATE) != (outcome is not None):
         raise ValueError("outcome is needed with outcome_rate, and only there")
-    choice = choose_tier(
+    choice = series_choice(
         start_ms,
         end_ms,
         now_ms=now_ms,
         retention=retention,
-        max_points=max_points,
-        min_step_s=min_step_s,
         window_s=window_s,
+        min_step_s=min_step_s,
+        max_points=max_points,
     )
-    by_step = queries.series(choice, pool=pool, region=region)
-    newest = newest_data(queries, now_ms, pool=pool, region=region)
-    newest_end = max(newest.values(), default=None)
-    return SeriesView(
-        metric=metric,
-        outcome=outcome,
+    data = read_scope_series(queries, choice, now_ms=now_ms, pool=pool, region=region)
+    return render_series(
+        data,
+        metric,
+        now_ms=now_ms,
+        staleness_s=staleness_s,
         pool=pool,
         region=region,
-        tier=choice.resolution.value,
-        table=RESOLUTION_TABLES[choice.resolution],
-        step_s=choice.step_s,
-        start_ms=choice.start_ms,
-        end_ms=choice.end_ms,
-        points=_points(choice, by_step, metric, outcome),
-        freshness=_freshness(newest_end, now_ms, staleness_s),
+        outcome=outcome,
     )
 
 

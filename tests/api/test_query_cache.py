@@ -136,3 +136,43 @@ async def test_the_summary_route_reads_storage_once_for_clients_asking_together(
         other = await http.get("/api/v1/summary", params={"pool": "alpha"})
         assert other.status_code == 200
         assert reads == 2  # another question: another read
+
+
+async def test_every_metric_of_a_scope_shares_one_series_read(
+    api_storage: tuple[StorageSettings, StorageClient],
+) -> None:
+    """The dashboard asks six or more metrics of one scope at once: storage is read once."""
+    now = 1_800_000_000_000
+    app = build_app(api_storage, now)
+    queries = app.state.queries
+    reads = 0
+    series = queries.series
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return series(*args, **kwargs)
+
+    queries.series = counting
+    metrics = ["success_rate", "error_rate", "latency_p50_ms", "latency_p95_ms", "throughput_rps"]
+    async with client(app) as http:
+        answers = await asyncio.gather(
+            *(
+                http.get("/api/v1/series", params={"metric": m, "pool": "alpha", "range": "6h"})
+                for m in metrics
+            ),
+            http.get(
+                "/api/v1/series",
+                params={"metric": "outcome_rate", "outcome": "timeout", "pool": "alpha",
+                        "range": "6h"},
+            ),
+        )  # fmt: skip
+        assert [a.status_code for a in answers] == [200] * 6
+        assert [a.json()["metric"] for a in answers] == [*metrics, "outcome_rate"]
+        assert len({a.json()["step_s"] for a in answers}) == 1
+        assert reads == 1
+        other = await http.get(
+            "/api/v1/series", params={"metric": "error_rate", "pool": "beta", "range": "6h"}
+        )
+        assert other.status_code == 200
+        assert reads == 2  # another scope: another read
