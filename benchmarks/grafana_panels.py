@@ -7,7 +7,8 @@ they do for real flushes: ``agg_1h`` for the last ``--hourly-days`` (cascading t
 the pool-level rollups ``agg_pool_1h`` / ``agg_pool_1d``), ``agg_1d`` for the days before, back
 to ``--days``; ``proxy_1m`` for ``--proxies`` proxies spread over the pools and regions, one
 row per proxy every ``--proxy-step-min`` minutes over its 90 days of retention (a real fleet
-writes one a minute per active proxy: see the note printed at the end). The dashboards'
+writes one a minute per active proxy: see the note printed at the end), rolled up into
+``proxy_1d``, and ``proxy_1d`` for the days before (kept 400 days). The dashboards'
 queries are expanded exactly as Grafana and the ClickHouse plugin expand them
 (tests/grafana_dashboards/grafana_expand.py) for a panel 1,000 pixels wide.
 
@@ -99,6 +100,25 @@ def fill_proxies(client: StorageClient, db: str, end_s: int, args: Any) -> int:
     return steps * args.proxies
 
 
+def fill_proxy_days(client: StorageClient, db: str, end_s: int, args: Any) -> int:
+    """``proxy_1d`` for the days before ``proxy_1m``'s 89 days (back to ``--days``, at most its
+    400 days of retention): the history a deployment has after 0031 ran for a year."""
+    until_s = (end_s - 89 * DAY_S) // DAY_S * DAY_S
+    days = max(min(args.days, 400) - 90, 0)
+    client.command(
+        f"""INSERT INTO {db}.proxy_1d (window_start, pool, region, proxy_id, {_COLUMNS})
+        SELECT toDateTime({until_s - days * DAY_S} + intDiv(number, {args.proxies}) * {DAY_S},
+                'UTC'),
+            concat('pool-', toString(number % {args.proxies} % {args.pools})),
+            concat('region-', toString(intDiv(number % {args.proxies}, {args.pools})
+                % {args.regions})),
+            lower(hex(SHA256(toString(number % {args.proxies})))),
+            {_MEASURES.format(buckets=10)}
+        FROM numbers({days * args.proxies})"""
+    )
+    return int(days * args.proxies)
+
+
 def seed(client: StorageClient, db: str, end_s: int, args: Any) -> dict[str, int]:
     hourly_from = end_s - args.hourly_days * DAY_S
     daily_from = (end_s - args.days * DAY_S) // DAY_S * DAY_S
@@ -111,8 +131,9 @@ def seed(client: StorageClient, db: str, end_s: int, args: Any) -> dict[str, int
             client, db, "agg_1h", hourly_from, 3_600, args.hourly_days * 24, args
         ),
         "proxy_1m": fill_proxies(client, db, end_s, args),
+        "proxy_1d (older days)": fill_proxy_days(client, db, end_s, args),
     }
-    for table in ("agg_1h", "agg_1d", "agg_pool_1h", "agg_pool_1d", "proxy_1m"):
+    for table in ("agg_1h", "agg_1d", "agg_pool_1h", "agg_pool_1d", "proxy_1m", "proxy_1d"):
         client.command(f"OPTIMIZE TABLE {db}.{table} FINAL")
     return rows
 

@@ -18,7 +18,8 @@ was validated at start-up and constants of this package, never request input):
 ``merge_tree_engine``       ``MergeTree`` or its Replicated variant
 ``table_settings``          the deduplication window of every MergeTree table
 ``ttl_10s_days``, ``ttl_1m_days``, ``ttl_1h_days``, ``ttl_1d_days``, ``ttl_proxy_1m_days``,
-``ttl_raw_hours``           retention (the storage layer can also re-apply them with ALTER)
+``ttl_proxy_1d_days``, ``ttl_raw_hours``
+                            retention (the storage layer can also re-apply them with ALTER)
 ``bucket_value_lambda``, ``quantile_lambda``, ``latency_bucket_expr``
                             the latency histogram in SQL (:mod:`schemas.migrations.functions`)
 

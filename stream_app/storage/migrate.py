@@ -157,6 +157,7 @@ class Migrator:
             "ttl_1h_days": str(s.ttl_1h_days),
             "ttl_1d_days": str(s.ttl_1d_days),
             "ttl_proxy_1m_days": str(s.ttl_proxy_1m_days),
+            "ttl_proxy_1d_days": str(s.ttl_proxy_1d_days),
             "ttl_raw_hours": str(s.ttl_raw_hours),
             "bucket_value_lambda": bucket_value_lambda(),
             "quantile_lambda": quantile_lambda(),

@@ -47,6 +47,7 @@ class StorageSettings(BaseSettings):
     ttl_1h_days: _Days = 400
     ttl_1d_days: _Days = 1_826
     ttl_proxy_1m_days: _Days = 90
+    ttl_proxy_1d_days: _Days = 400
     ttl_raw_hours: Annotated[int, Field(ge=1, le=24 * 365)] = 48
     raw_events: bool = Field(default=False, description="Also store raw events (requests_raw)")
     dedup_window_blocks: Annotated[

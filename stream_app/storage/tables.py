@@ -13,6 +13,7 @@ __all__ = [
     "INGEST_TABLE",
     "LOCAL_SUFFIX",
     "POOL_RESOLUTION_TABLES",
+    "PROXY_DAY_TABLE",
     "PROXY_TABLE",
     "RAW_TABLE",
     "RESOLUTION_SECONDS",
@@ -30,6 +31,8 @@ INGEST_TABLE = "flush_ingest"
 """The Null table every flush is inserted into; materialized views fan it out."""
 
 PROXY_TABLE = "proxy_1m"
+PROXY_DAY_TABLE = "proxy_1d"
+"""``proxy_1m`` summed per UTC day (migration 0031), for per-proxy reads over long ranges."""
 SOURCE_OFFSETS_TABLE = "source_offsets"
 RAW_TABLE = "requests_raw"
 STATUS_TABLE = "schema_migrations"
@@ -103,6 +106,7 @@ TTL_RULES: tuple[TtlRule, ...] = (
     TtlRule("agg_pool_1h", "window_start", "DAY", "ttl_1h_days"),
     TtlRule("agg_pool_1d", "window_start", "DAY", "ttl_1d_days"),
     TtlRule(PROXY_TABLE, "window_start", "DAY", "ttl_proxy_1m_days"),
+    TtlRule(PROXY_DAY_TABLE, "window_start", "DAY", "ttl_proxy_1d_days"),  # 0031
     TtlRule(RAW_TABLE, "toDateTime(ts)", "HOUR", "ttl_raw_hours"),
 )
 

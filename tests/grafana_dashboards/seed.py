@@ -5,7 +5,8 @@ materialized views roll it up, as they do for real flushes: the last 2 hours as 
 (``agg_10s``, from a whole hour), the 89 days before as minutes (``agg_1m``, one every 10
 minutes), the 10 months before as hours (``agg_1h``): 13 months in all. So every tier, the
 pool-level rollups included, agrees with the others. Per-proxy rows (``proxy_1m``): every
-minute for the last 2 hours, every 30 minutes back to 89 days. Alert history: incidents
+minute for the last 2 hours, every 30 minutes back to 89 days (rolled up into ``proxy_1d``),
+and days (``proxy_1d``) for the 10 months before. Alert history: incidents
 firing now in alpha/eu-west and beta/us-east, a fleet-wide one resolved 10 days ago, one
 resolved 200 days ago. Values are deterministic functions of the row number; latency buckets
 are real keys of ``schemas.latency_buckets`` (around 20 ms to 2 s).
@@ -60,12 +61,13 @@ SELECT toDateTime({start_s} + intDiv(number, {_SCOPES}) * {step_s}, 'UTC') AS wi
 FROM numbers({rows})"""
 
 
-def _proxy_insert(db: str, start_s: int, step_s: int, steps: int) -> str:
+def _proxy_insert(db: str, start_s: int, step_s: int, steps: int, table: str = "proxy_1m") -> str:
     per_step = _SCOPES * PROXIES_PER_SCOPE
+    window_s = "toUInt32(60) AS window_s, " if table == "proxy_1m" else ""
     return f"""
-INSERT INTO {db}.proxy_1m
+INSERT INTO {db}.{table}
 SELECT toDateTime({start_s} + intDiv(number, {per_step}) * {step_s}, 'UTC') AS window_start,
-    toUInt32(60) AS window_s, {_POOL} AS pool, {_REGION} AS region,
+    {window_s}{_POOL} AS pool, {_REGION} AS region,
     lower(hex(SHA256(concat({_POOL}, {_REGION}, toString(intDiv(number, {_SCOPES}) %
         {PROXIES_PER_SCOPE})))))
         AS proxy_id,
@@ -109,5 +111,9 @@ def seed(client: StorageClient, db: str, now_s: int) -> Seeded:
     client.command(_scope_insert(db, "agg_1h", hours_from, 3_600, hours * _SCOPES))
     client.command(_proxy_insert(db, now_s - 7_200, 60, 120))
     client.command(_proxy_insert(db, now_s - 89 * DAY_S, 1_800, (89 * DAY_S - 7_200) // 1_800))
+    proxy_minutes_from = now_s - 89 * DAY_S
+    proxy_days_from = proxy_minutes_from // DAY_S * DAY_S - 306 * DAY_S
+    days = (proxy_minutes_from // DAY_S * DAY_S - proxy_days_from) // DAY_S
+    client.command(_proxy_insert(db, proxy_days_from, DAY_S, days, table="proxy_1d"))
     client.command(_alerts_insert(db, now_s))
     return Seeded(db, now_s)

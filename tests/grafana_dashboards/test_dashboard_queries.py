@@ -274,3 +274,61 @@ def test_the_status_table_of_a_short_range_long_ago_reads_the_rows_overlapping_i
         values = dict(zip(names, row, strict=True))
         assert values["total_requests"] > 0
         assert 0 < values["requests_per_s"] <= values["total_requests"]
+
+
+def _tier_of(runner: Runner, sql: str, window: Expansion, values: Mapping[str, Selection]) -> int:
+    header = sql[: sql.index(" SELECT ")]
+    ((chosen,),) = runner.client.rows(runner.sql(f"{header} SELECT tier_s", window, values))
+    return int(chosen)
+
+
+@pytest.mark.parametrize(
+    ("range_s", "ago_s", "offenders_tier_s", "history_tier_s"),
+    [
+        (DAY_S, 0, 60, 60),  # 24 hours: minutes
+        (7 * DAY_S, 0, 86_400, 60),  # a week: Top offenders reads days, the history minutes
+        (30 * DAY_S, 0, 86_400, 60),
+        (90 * DAY_S, 0, 86_400, 86_400),  # starts (just) before proxy_1m keeps minutes: days
+        (365 * DAY_S, 0, 86_400, 86_400),  # 12 months: days
+        (DAY_S, 120 * DAY_S, 86_400, 86_400),  # a day 4 months ago: days
+    ],
+)
+def test_the_proxy_panels_read_the_daily_rollup_for_long_ranges(
+    dashboards: dict[str, dict[str, Any]],
+    chdb_client: StorageClient,
+    seeded: Seeded,
+    range_s: int,
+    ago_s: int,
+    offenders_tier_s: int,
+    history_tier_s: int,
+) -> None:
+    dashboard = dashboards["proxywhirl-proxies"]
+    runner = Runner(chdb_client, seeded, dashboard)
+    by_title = {q.where.split(" / ")[1]: q.sql for q in queries_of(dashboard)}
+    offenders, history = by_title["Top offenders"], by_title["Proxy throughput"]
+    window = span(seeded, range_s, ago_s=ago_s)
+    values: dict[str, Selection] = dict(SELECTIONS["all"])
+    values["proxy"] = runner.proxy(dashboard, span(seeded, DAY_S), values)
+    assert _tier_of(runner, offenders, window, values) == offenders_tier_s
+    assert _tier_of(runner, history, window, values) == history_tier_s
+
+    rows = runner.run(offenders, window, values)
+    assert rows
+    if offenders_tier_s == 86_400 and ago_s == 0:
+        # the daily rows of the range hold what the minutes of the same days hold
+        db = seeded.database
+        for proxy_id, pool, region, total, *_ in rows:
+            ((minutes,),) = chdb_client.rows(
+                f"SELECT sum(requests) FROM {db}.proxy_1m WHERE pool = {{pool:String}} "
+                "AND region = {region:String} AND proxy_id = {proxy:String} "
+                "AND window_start >= toStartOfDay(fromUnixTimestamp64Milli({from_ms:Int64}))",
+                {"pool": pool, "region": region, "proxy": proxy_id, "from_ms": window.from_ms},
+            )
+            if range_s < 89 * DAY_S:  # within proxy_1m's seeded history
+                assert total == minutes, proxy_id
+            else:  # plus the days before it
+                assert total > minutes, proxy_id
+    points = runner.run(history, window, values)
+    assert points
+    if history_tier_s == 86_400:  # history before proxy_1m's (89 days) is shown
+        assert min(p[0] for p in points).timestamp() < seeded.now_s - 89 * DAY_S

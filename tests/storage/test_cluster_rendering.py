@@ -36,6 +36,7 @@ CASCADE = {
     *RESOLUTION_TABLES.values(),
     *POOL_RESOLUTION_TABLES.values(),
     "proxy_1m",
+    "proxy_1d",
     "source_offsets",
 }
 
@@ -213,6 +214,7 @@ def test_the_cascade_runs_on_the_local_tables_with_the_same_ttls(
     assert flows == {
         ("flush_ingest_local", "agg_10s_local"),
         ("flush_ingest_local", "proxy_1m_local"),
+        ("proxy_1m_local", "proxy_1d_local"),
         ("flush_ingest_local", "source_offsets_local"),
         ("agg_10s_local", "agg_1m_local"),
         ("agg_1m_local", "agg_1h_local"),

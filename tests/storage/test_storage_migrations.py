@@ -23,6 +23,7 @@ CORE_TABLES = {
     "agg_1h",
     "agg_1d",
     "proxy_1m",
+    "proxy_1d",
     "source_offsets",
     "requests_raw",
 }
@@ -33,6 +34,7 @@ CORE_VIEWS = {
     "agg_1h_mv",
     "agg_1d_mv",
     "proxy_1m_mv",
+    "proxy_1d_mv",
     "source_offsets_mv",
 }
 
@@ -326,6 +328,7 @@ def test_ttl_clauses_are_as_configured_and_reapplied(
         "ttl_1h_days": 200,
         "ttl_1d_days": 1000,
         "ttl_proxy_1m_days": 9,
+        "ttl_proxy_1d_days": 120,
         "ttl_raw_hours": 5,
     }
     settings = make_settings(**configured)
@@ -337,6 +340,7 @@ def test_ttl_clauses_are_as_configured_and_reapplied(
         "agg_1h": "window_start + toIntervalDay(200)",
         "agg_1d": "window_start + toIntervalDay(1000)",
         "proxy_1m": "window_start + toIntervalDay(9)",
+        "proxy_1d": "window_start + toIntervalDay(120)",
         "requests_raw": "toDateTime(ts) + toIntervalHour(5)",
     }
     for table, ttl in expected.items():
@@ -361,7 +365,7 @@ def test_every_table_of_the_cascade_deduplicates(store: Store) -> None:
         {"db": store.settings.database},
     )
     by_name = dict(rows)
-    for table in (*CASCADE_TABLES, "proxy_1m", "source_offsets"):
+    for table in (*CASCADE_TABLES, "proxy_1m", "proxy_1d", "source_offsets"):
         window = re.search(r"non_replicated_deduplication_window = (\d+)", by_name[table])
         assert window is not None, table
         assert int(window.group(1)) == store.settings.dedup_window_blocks

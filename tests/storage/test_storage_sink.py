@@ -30,7 +30,12 @@ from stream_app.storage.errors import (
 )
 from stream_app.storage.settings import StorageSettings
 from stream_app.storage.sink import ClickHouseSink
-from stream_app.storage.tables import POOL_RESOLUTION_TABLES, RESOLUTION_TABLES
+from stream_app.storage.tables import (
+    POOL_RESOLUTION_TABLES,
+    PROXY_DAY_TABLE,
+    PROXY_TABLE,
+    RESOLUTION_TABLES,
+)
 
 HOUR_MS = 3_600_000
 
@@ -41,6 +46,7 @@ def recent_hour_ms(hours_ago: int = 2) -> int:
 
 
 AGG_TABLES = (*RESOLUTION_TABLES.values(), *POOL_RESOLUTION_TABLES.values())  # pools: 0030
+PROXY_TABLES = (PROXY_TABLE, PROXY_DAY_TABLE)  # proxy_1d: 0031
 
 
 def snapshot(store: Store, pool: str, source: str) -> dict[str, tuple[Any, ...]]:
@@ -56,11 +62,12 @@ def snapshot(store: Store, pool: str, source: str) -> dict[str, tuple[Any, ...]]
             f"WHERE pool = {{pool:String}}",
             params,
         )[0]
-    state["proxy_1m"] = store.client.rows(
-        f"SELECT count(), sum(requests), sumMap(latency_buckets), uniqExact(proxy_id) "
-        f"FROM {db}.proxy_1m WHERE pool = {{pool:String}}",
-        params,
-    )[0]
+    for table in PROXY_TABLES:
+        state[table] = store.client.rows(
+            f"SELECT count(), sum(requests), sumMap(latency_buckets), uniqExact(proxy_id) "
+            f"FROM {db}.{table} WHERE pool = {{pool:String}}",
+            params,
+        )[0]
     state["source_offsets"] = store.client.rows(
         f"SELECT count(), max(last_offset), sum(flushes) FROM {db}.source_offsets "
         f"WHERE source = {{source:String}}",
@@ -70,7 +77,7 @@ def snapshot(store: Store, pool: str, source: str) -> dict[str, tuple[Any, ...]]
 
 
 def stop_merges(store: Store) -> None:
-    for table in (*AGG_TABLES, "proxy_1m", "source_offsets"):
+    for table in (*AGG_TABLES, *PROXY_TABLES, "source_offsets"):
         store.client.command(f"SYSTEM STOP MERGES {store.db}.{table}")
 
 
@@ -101,7 +108,9 @@ def test_same_flush_twice_changes_no_table(fresh_store: Store, unique: str) -> N
     for table in AGG_TABLES:
         assert twice[table][1] == 500, table
         assert twice[table][0] > once[table][0], table
-    assert twice["proxy_1m"][1] == 500
+    for table in PROXY_TABLES:
+        assert twice[table][1] == 500, table
+        assert twice[table][0] > once[table][0], table
     assert twice["source_offsets"][1:] == (second.ranges[0].last_offset, 2)
 
     # A re-delivery of the first flush after others is still recognised.
@@ -183,7 +192,8 @@ def test_retriable_failure_is_retried_without_double_counting(
     state = snapshot(fresh_store, pool, source)
     for table in AGG_TABLES:
         assert state[table][1] == 160, table
-    assert state["proxy_1m"][1] == 160
+    for table in PROXY_TABLES:
+        assert state[table][1] == 160, table
     assert state["source_offsets"][2] == 2
 
 
@@ -213,7 +223,8 @@ def test_retries_are_bounded_then_the_same_flush_is_written_once(
     state = snapshot(fresh_store, pool, source)
     for table in AGG_TABLES:
         assert state[table][1] == 130, table
-    assert state["proxy_1m"][1] == 130
+    for table in PROXY_TABLES:
+        assert state[table][1] == 130, table
     assert state["source_offsets"][1:] == (second.ranges[0].last_offset, 2)
 
 

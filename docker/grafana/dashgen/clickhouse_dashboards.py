@@ -234,8 +234,10 @@ def pool_region() -> Dashboard:
 
 def proxies() -> Dashboard:
     proxy_note = (
-        " How: the selected proxy's one-minute rows (proxy_1m, kept 90 days) summed per step "
-        "(a multiple of one minute); rates from the sums, percentiles from the merged histogram."
+        " How: the selected proxy's one-minute rows (proxy_1m, kept 90 days; its daily rows, "
+        "proxy_1d, kept 400 days, for ranges longer than 90 days or starting earlier) summed "
+        "per step (a multiple of the row); rates from the sums, percentiles from the merged "
+        "histogram."
     )
     return Dashboard(
         uid="proxywhirl-proxies",
@@ -249,9 +251,10 @@ def proxies() -> Dashboard:
                 "table",
                 "Top offenders",
                 "What: the 50 proxies with the highest error rate over the range (at least 20 "
-                "requests), with their requests and latency percentiles. How: proxy_1m rows "
-                "(one minute, kept 90 days) summed per proxy over the range, percentiles from "
-                "the merged histogram. When bad: click a proxy for its history; rotate out "
+                "requests), with their requests and latency percentiles. How: the per-proxy rows "
+                "overlapping the range (proxy_1m, one minute, kept 90 days, up to 2 days; "
+                "proxy_1d, one UTC day, kept 400 days, beyond) summed per proxy, percentiles "
+                "from the merged histogram. When bad: click a proxy for its history; rotate out "
                 "proxies failing far above their pool, check the pool when all fail alike.",
                 q.top_offenders(),
                 "short",
@@ -275,7 +278,10 @@ def proxies() -> Dashboard:
                 "What: the selected proxy's success and error rate." + proxy_note + " When "
                 "bad: compare with its pool (pool drill-down): the proxy alone failing means "
                 "rotating it out; the whole pool failing means the targets or the provider.",
-                q.proxy_series(f"{q.SUCCESS_RATE} AS success_rate, {q.ERROR_RATE} AS error_rate"),
+                q.proxy_series(
+                    f"{q.SUCCESS_RATE} AS success_rate, {q.ERROR_RATE} AS error_rate",
+                    "requests, successes",
+                ),
                 "percentunit",
             ),
             _ch(
@@ -283,7 +289,7 @@ def proxies() -> Dashboard:
                 "Proxy latency p50 / p95 / p99",
                 "What: the selected proxy's latency percentiles (ms)." + proxy_note + " When "
                 "bad: a proxy much slower than its pool's p95 is a candidate for removal.",
-                q.proxy_series(q.LATENCY),
+                q.proxy_series(q.LATENCY, "latency_buckets"),
                 "ms",
             ),
             _ch(
@@ -292,7 +298,7 @@ def proxies() -> Dashboard:
                 "What: requests per second through the selected proxy." + proxy_note + " When "
                 "bad: no traffic while its pool has some means ProxyWhirl stopped choosing it "
                 "(cooled down or removed).",
-                q.proxy_series(f"{q.THROUGHPUT} AS requests_per_s"),
+                q.proxy_series(f"{q.THROUGHPUT} AS requests_per_s", "requests"),
                 "reqps",
             ),
             _ch(

@@ -8,7 +8,16 @@ column's name (an alias would shadow the column inside the aggregates).
 
 from __future__ import annotations
 
-from dashgen.sql import DB, SERIES_TIERS, TOTAL_TIERS, in_filter, tier_header, tiered_rows
+from dashgen.sql import (
+    DB,
+    PROXY_SERIES_TIERS,
+    PROXY_TOTAL_TIERS,
+    SERIES_TIERS,
+    TOTAL_TIERS,
+    in_filter,
+    tier_header,
+    tiered_rows,
+)
 
 __all__ = [
     "STEP_TIME",
@@ -95,45 +104,63 @@ def proxy_filter() -> str:
     return f"{in_filter('pool', 'pool')} AND {in_filter('region', 'region')}"
 
 
-PROXY_STEP = "toUInt32(intDiv(greatest($__interval_s, 60) + 59, 60) * 60) AS step_s"
-
-
 def top_offenders() -> str:
     """The proxies with the highest error rate over the range (at least 20 requests).
 
-    Two passes over ``proxy_1m``: the 50 worst from the counters alone, then their latency
-    histograms, so bucket maps are merged for 50 proxies, not for every proxy of the range."""
-    where = f"$__timeFilter(window_start) AND {proxy_filter()}"
+    Two passes over the per-proxy rows overlapping the range (``proxy_1m`` up to 2 days,
+    ``proxy_1d`` beyond): the 50 worst from the counters alone, then their latency histograms,
+    so bucket maps are merged for 50 proxies, not for every proxy of the range."""
+    counters = tiered_rows(
+        PROXY_TOTAL_TIERS,
+        "pool, region, proxy_id, requests, successes",
+        by_region=True,
+        overlap=True,
+    )
     worst = (
         "SELECT proxy_id, pool, region, sum(requests) AS total_requests, "
-        f"{ERROR_RATE} AS error_rate FROM {DB}.proxy_1m WHERE {where} "
+        f"{ERROR_RATE} AS error_rate FROM {counters} "
         "GROUP BY proxy_id, pool, region HAVING total_requests >= 20 "
         "ORDER BY error_rate DESC, total_requests DESC, proxy_id LIMIT 50"
     )
+    rows = tiered_rows(
+        PROXY_TOTAL_TIERS,
+        "pool, region, proxy_id, requests, successes, latency_buckets",
+        by_region=True,
+        overlap=True,
+        where=f"(pool, region, proxy_id) IN (SELECT pool, region, proxy_id FROM ({worst}))",
+    )
     return (
-        "SELECT proxy_id, pool, region, sum(requests) AS total_requests, "
-        f"{ERROR_RATE} AS error_rate, {LATENCY} FROM {DB}.proxy_1m WHERE {where} "
-        f"AND (pool, region, proxy_id) IN (SELECT pool, region, proxy_id FROM ({worst})) "
+        f"{tier_header(PROXY_TOTAL_TIERS)} SELECT proxy_id, pool, region, "
+        f"sum(requests) AS total_requests, {ERROR_RATE} AS error_rate, {LATENCY} FROM {rows} "
         "GROUP BY proxy_id, pool, region "
         "ORDER BY error_rate DESC, total_requests DESC, proxy_id"
     )
 
 
-def proxy_series(measures: str) -> str:
-    """Measures of the selected proxy per step (``proxy_1m``, 1 minute rows, kept 90 days)."""
+def _proxy_rows(columns: str) -> str:
+    """The selected proxy's rows of the chosen tier (``proxy_1m``, or ``proxy_1d`` for ranges
+    longer than 90 days or starting before ``proxy_1m`` keeps them)."""
+    return tiered_rows(
+        PROXY_SERIES_TIERS,
+        f"window_start, {columns}",
+        by_region=True,
+        where="proxy_id = ${proxy:singlequote}",
+    )
+
+
+def proxy_series(measures: str, columns: str) -> str:
+    """Measures of the selected proxy per step, from its stored ``columns``."""
     return (
-        f"WITH {PROXY_STEP} SELECT {STEP_TIME}, {measures} FROM {DB}.proxy_1m "
-        "WHERE $__timeFilter(window_start) AND proxy_id = ${proxy:singlequote} "
-        f"AND {proxy_filter()} GROUP BY time ORDER BY time"
+        f"{tier_header(PROXY_SERIES_TIERS)} SELECT {STEP_TIME}, {measures} "
+        f"FROM {_proxy_rows(columns)} GROUP BY time ORDER BY time"
     )
 
 
 def proxy_errors_by_outcome() -> str:
     return (
-        f"WITH {PROXY_STEP} SELECT time, outcome, failed / step_s AS errors_per_s FROM "
-        f"(SELECT {STEP_TIME}, sumMap(outcomes) AS by_outcome FROM {DB}.proxy_1m "
-        "WHERE $__timeFilter(window_start) AND proxy_id = ${proxy:singlequote} "
-        f"AND {proxy_filter()} GROUP BY time) "
+        f"{tier_header(PROXY_SERIES_TIERS)} SELECT time, outcome, failed / step_s AS errors_per_s "
+        f"FROM (SELECT {STEP_TIME}, sumMap(outcomes) AS by_outcome "
+        f"FROM {_proxy_rows('outcomes')} GROUP BY time) "
         "ARRAY JOIN mapKeys(by_outcome) AS outcome, mapValues(by_outcome) AS failed "
         "WHERE outcome != 'success' ORDER BY time"
     )

@@ -10,6 +10,8 @@ multiple of the tier's rows (``step_s``), so a step never holds part of a row.
 
 When every region is selected, the 1 m, 1 h and 1 d tiers are read from the pool-level rollups
 (``agg_pool_*``, migration 0030: one row per pool instead of one per pool x region).
+Per-proxy panels choose the same way between ``proxy_1m`` and its daily rollup ``proxy_1d``
+(migration 0031).
 
 Variables are multi-valued with a custom "All" value, ``'__all__'``, which Grafana inserts
 as is (custom All values skip formatting): ``'__all__' IN (${pool:singlequote})`` is true
@@ -23,6 +25,8 @@ from dataclasses import dataclass
 __all__ = [
     "ALL_VALUE",
     "DB",
+    "PROXY_SERIES_TIERS",
+    "PROXY_TOTAL_TIERS",
     "SERIES_TIERS",
     "TOTAL_TIERS",
     "Tier",
@@ -71,6 +75,20 @@ TOTAL_TIERS: tuple[Tier, ...] = (
 """Totals over the whole range (tables): coarser rows, as no step has to be drawn. They read
 the rows that overlap the range (``overlap=True``): whole minutes, hours or UTC days."""
 
+PROXY_SERIES_TIERS: tuple[Tier, ...] = (
+    Tier(60, "proxy_1m", None, 90 * 86_400, 90),
+    Tier(86_400, "proxy_1d", None, None, 400),
+)
+"""One proxy's history: its minutes while ``proxy_1m`` holds the range, days before
+(``proxy_1d``, migration 0031)."""
+
+PROXY_TOTAL_TIERS: tuple[Tier, ...] = (
+    Tier(60, "proxy_1m", None, 2 * 86_400, 90),
+    Tier(86_400, "proxy_1d", None, None, 400),
+)
+"""Per-proxy totals over the range (Top offenders): minutes up to 2 days, days beyond (one row
+per proxy and day instead of 1,440)."""
+
 
 def all_selected(variable: str) -> str:
     """True exactly when the variable's All value is selected."""
@@ -107,11 +125,12 @@ def tiered_rows(
     *,
     by_region: bool = False,
     overlap: bool = False,
+    where: str | None = None,
 ) -> str:
     """A ``(SELECT ... UNION ALL ...)`` of the stored rows of the chosen tier whose start is in
     the range (``overlap``: that overlap it), of the selected pools and regions.
     ``by_region``: the caller needs the region column, so the pool-level rollups are never
-    read."""
+    read. ``where``: a further condition on every branch (so each tier's read applies it)."""
     pool = in_filter("pool", "pool")
     branches = []
     for tier in tiers:
@@ -121,6 +140,8 @@ def tiered_rows(
             if overlap
             else "$__timeFilter(window_start)"
         )
+        if where is not None:
+            time = f"{time} AND {where}"
         head = f"SELECT {columns} FROM {DB}.%s WHERE tier_s = {tier.row_s}"
         if tier.pool_table is None or by_region:
             branches.append(
