@@ -8,6 +8,7 @@ code (a test compares the committed file with :func:`render`). Run
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 import types
@@ -166,8 +167,23 @@ def render() -> str:
     return "\n".join(out)
 
 
-def main() -> int:
-    OUTPUT.write_text(render(), encoding="utf-8")
+def main(argv: typing.Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m stream_app.config_reference",
+        description=f"Write {OUTPUT.name} from the settings classes.",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if the file is out of date"
+    )
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.exists() else ""
+        if current != text:
+            print(f"{OUTPUT} is out of date: run python -m stream_app.config_reference")
+            return 1
+        return 0
+    OUTPUT.write_text(text, encoding="utf-8")
     print(f"wrote {OUTPUT}")
     return 0
 
