@@ -30,13 +30,15 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
+    """Per module: while Playwright's sync API runs, an event loop is marked running in this
+    thread, and every asyncio test after it (pytest-asyncio) would refuse to start."""
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright, chromium: Path) -> Iterator[Browser]:
     instance = playwright_driver.chromium.launch(executable_path=str(chromium), headless=True)
     yield instance

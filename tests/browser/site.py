@@ -121,7 +121,9 @@ def history(now_ms: int, *, seed: int = 7, per_minute: int = 120) -> list[WireEv
                 spike = SPIKE_MS[0] <= base_ms - now_ms < SPIKE_MS[1] and (pool, region) == SPIKE
                 for i in range(per_minute):
                     ts_ms = base_ms + i * (MINUTE_MS // per_minute)
-                    if (pool, region) == ("residential", "eu-west") and i % 12 == 0:
+                    # every 4th request: 5 of every 20 consecutive ones, so each 10 s window
+                    # (20 requests) holds the same share whatever "now" is aligned to
+                    if (pool, region) == ("residential", "eu-west") and i % 4 == 0:
                         add(pool, region, ts_ms, 1.0, BAD_PROXY)
                         continue
                     proxy = proxy_id(pool, region, rng.randrange(12))
