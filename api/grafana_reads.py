@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from api.grafana_scopes import Selection
 from stream_app.storage.queries import StorageQueries
-from stream_app.storage.query_tiers import DEFAULT_MAX_POINTS, Retention
+from stream_app.storage.query_tiers import DEFAULT_MAX_POINTS, Retention, TierChoice
+from stream_app.storage.query_views import ScopeSeries, read_scope_series, series_choice
 
 __all__ = ["Json", "QuerySpan", "Reader", "in_selection", "series", "table"]
 
@@ -27,6 +28,30 @@ class Reader:
     window_s: int
     settle_ms: int
     staleness_s: float
+    _read: dict[tuple[TierChoice, str | None, str | None], ScopeSeries] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def scope_series(self, span: QuerySpan, pool: str | None, region: str | None) -> ScopeSeries:
+        """A scope's series over ``span``, read once per :class:`Reader` (one ``/query``): the
+        targets of a panel (p50, p95, p99; success and error rate) ask the same scope."""
+        choice = series_choice(
+            span.start_ms,
+            span.end_ms,
+            now_ms=span.now_ms,
+            retention=self.retention,
+            window_s=self.window_s,
+            min_step_s=span.min_step_s,
+            max_points=span.max_points,
+        )
+        key = (choice, pool, region)
+        data = self._read.get(key)
+        if data is None:
+            data = read_scope_series(
+                self.queries, choice, now_ms=span.now_ms, pool=pool, region=region
+            )
+            self._read[key] = data
+        return data
 
 
 @dataclass(frozen=True, slots=True)

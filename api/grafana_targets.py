@@ -37,7 +37,7 @@ from schemas.events import Outcome
 from schemas.rule_kinds import RULE_ID_PATTERN
 from stream_app.storage.query_metrics import SeriesMetric, metric_value
 from stream_app.storage.query_tiers import choose_tier
-from stream_app.storage.query_views import series_view
+from stream_app.storage.query_views import render_series
 
 __all__ = [
     "ANNOTATION_REF_ID",
@@ -208,20 +208,14 @@ def _metric_series(p: TargetPlan, reader: Reader, span: QuerySpan) -> list[Json]
         return _proxy_series(p, reader, span, metric, outcome)
     out = []
     for scope in p.selection.scopes(p.known(reader, span)):
-        view = series_view(
-            reader.queries,
+        view = render_series(
+            reader.scope_series(span, scope.pool, scope.region),
             metric,
-            start_ms=span.start_ms,
-            end_ms=span.end_ms,
             now_ms=span.now_ms,
-            retention=reader.retention,
             staleness_s=reader.staleness_s,
-            window_s=reader.window_s,
             pool=scope.pool,
             region=scope.region,
             outcome=outcome,
-            min_step_s=span.min_step_s,
-            max_points=span.max_points,
         )
         name = p.spec.name if outcome is None else f"{outcome.value}_rate"
         out.append(series(name + scope.labels(), view.points, p.ref_id))
@@ -260,18 +254,10 @@ def _proxy_series(
 def _errors_by_outcome(p: TargetPlan, reader: Reader, span: QuerySpan) -> list[Json]:
     """Per scope, the share of each failure outcome per step (REST's ``outcome_rate``, read
     once for all outcomes); outcomes that never happened in the range are left out."""
-    choice = choose_tier(
-        span.start_ms,
-        span.end_ms,
-        now_ms=span.now_ms,
-        retention=reader.retention,
-        max_points=span.max_points,
-        min_step_s=span.min_step_s,
-        window_s=reader.window_s,
-    )
     out = []
     for scope in p.selection.scopes(p.known(reader, span)):
-        by_step = reader.queries.series(choice, pool=scope.pool, region=scope.region)
+        data = reader.scope_series(span, scope.pool, scope.region)
+        choice, by_step = data.choice, data.by_step
         for outcome in _FAILURES:
             if not any(t.outcomes.get(outcome.value, 0) for t in by_step.values()):
                 continue

@@ -88,3 +88,43 @@ async def test_health_answers_both_with_and_without_the_slash(grafana_storage: S
             assert response.status_code == 200, (path, response.text)
             assert response.json()["status"] == "ok"
     assert iso(1795708800123).endswith(".123Z")
+
+
+async def test_the_targets_of_a_panel_share_one_read_of_their_scope(
+    grafana_storage: Storage,
+) -> None:
+    """p50, p95 and p99 of one scope, and its errors by outcome: storage is read once."""
+    start_ms, end_ms = NOW_MS - HOUR_MS, NOW_MS
+    app = build_app(grafana_storage, NOW_MS)
+    queries = app.state.queries
+    reads = 0
+    series = queries.series
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return series(*args, **kwargs)
+
+    queries.series = counting
+    payload = {"pool": "poolB", "region": "eu"}
+    targets = ["latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "errors_by_outcome"]
+    body = with_range(
+        {
+            "maxDataPoints": 500,
+            "intervalMs": 10_000,
+            "targets": [
+                {"refId": chr(65 + i), "target": t, "payload": payload}
+                for i, t in enumerate(targets)
+            ],
+        },
+        start_ms,
+        end_ms,
+    )
+    async with client(app) as http:
+        response = await http.post("/grafana/query", json=body)
+    assert response.status_code == 200, response.text
+    answered = response.json()
+    assert [a["refId"] for a in answered[:3]] == ["A", "B", "C"]
+    assert {a["refId"] for a in answered[3:]} == {"D"}  # one series per failure outcome seen
+    assert answered[3:]
+    assert reads == 1
