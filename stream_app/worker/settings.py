@@ -145,6 +145,11 @@ class WorkerSettings(BaseSettings):
     fetch_max_partition_bytes: Annotated[int, Field(ge=65_536, le=64 * 1024 * 1024)] = Field(
         default=4 * 1024 * 1024, description="Most bytes fetched per partition per request"
     )
+    fetch_max_wait_ms: Annotated[int, Field(ge=10, le=1_500)] = Field(
+        default=100,
+        description="Longest the broker holds a fetch for partitions without new records "
+        "(partitions with records buffered wait behind it)",
+    )
     broker_session_timeout_s: Annotated[float, Field(ge=6, le=300)] = Field(
         default=30.0, description="A worker silent this long leaves the group (crash detection)"
     )

@@ -66,7 +66,11 @@ async def test_records_in_exact_totals_dead_letters_windows_and_metrics_out(
 ) -> None:
     prefix = unique_prefix("pipeline")
     settings = worker_settings(
-        kafka_bootstrap, prefix, partitions=PARTITIONS, metrics_port=free_port()
+        kafka_bootstrap,
+        prefix,
+        partitions=PARTITIONS,
+        metrics_port=free_port(),
+        fetch_max_wait_ms=120,
     )
     service = WorkerService(settings, worker_storage)
     try:
@@ -77,6 +81,10 @@ async def test_records_in_exact_totals_dead_letters_windows_and_metrics_out(
         await wait_until(
             lambda: _true(len(worker.partitions) == PARTITIONS), timeout_s=60, what="assignment"
         )
+        # The fetcher in use holds fetches for the configured time, not Faust's fixed 1.5 s.
+        assert service.app is not None
+        fetcher = service.app.consumer._thread._consumer._fetcher
+        assert fetcher._fetch_max_wait_ms == 120
         origin = time.time_ns() // 1_000_000 - SPAN_MS
         sim = FleetSimulator(fleet_scenario(800.0), seed=5, origin_ms=origin)
         envelope_events = list(sim.events_between(origin, origin + SPAN_MS))
