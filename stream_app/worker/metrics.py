@@ -14,6 +14,7 @@ never pools, regions or proxies (those are in the window metrics).
 ``proxywhirl_worker_consume_errors_total``         records that failed the consume path
 ``proxywhirl_worker_rejected_rows_total``          rows storage refused for their data
 ``proxywhirl_worker_flushes_total``                flushes stored (one insert each)
+``proxywhirl_worker_cycles_deferred_total``        flush cycles skipped while catching up
 ``proxywhirl_worker_sink_failures_total``          failed writes (retried)
 ``proxywhirl_worker_commits_total``                offset commits after stored flushes
 ``proxywhirl_worker_windows_closed_total{level}``  closed windows (``pool_region``, ``proxy``)
@@ -121,6 +122,9 @@ class WorkerCollector(Collector):
             s.rejected_rows,
         )
         yield _counter("flushes", "Flushes stored (one idempotent insert each)", s.flushes)
+        yield _counter(
+            "cycles_deferred", "Flush cycles skipped while catching up", s.cycles_deferred
+        )
         yield _counter("flush_rows", "Partial-sum rows stored", s.flush_rows)
         yield _counter("sink_failures", "Failed flush writes (retried)", s.sink_failures)
         yield _counter(

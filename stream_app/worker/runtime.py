@@ -175,6 +175,20 @@ class StreamWorker:
         """Records behind the end of the log per held partition, when last looked."""
         return self._handover.assignment.lag
 
+    def catching_up(self, behind_ms: int) -> bool:
+        """Whether a held partition has records waiting (at the last look) and its watermark is
+        more than ``behind_ms`` behind the wall clock (or not yet set): a backlog drains."""
+        held = self._handover.assignment
+        if self.stats.paused or held.cycle is not None:
+            return False
+        oldest_ms = self._clock() - behind_ms
+        for partition, state in held.partitions.items():
+            if held.lag.get(partition, 0) > 0:
+                watermark_ms = state.aggregator.watermark_ms
+                if watermark_ms is None or watermark_ms < oldest_ms:
+                    return True
+        return False
+
     @property
     def taking_over(self) -> bool:
         """True while a takeover runs (or waits for storage/Kafka to answer)."""

@@ -152,10 +152,24 @@ class WorkerService:
         assert self.worker is not None
         assert self.app is not None
         interval_s = self.settings.pipeline.flush_interval_ms / 1000
+        catch_up_s = self.settings.catch_up_flush_interval_ms / 1000
+        behind_ms = self.settings.catch_up_behind_ms
         orphaned_since: float | None = None
+        last_completed_s = time.monotonic()
         try:
             while not self._stopping:
                 started = time.monotonic()
+                if (
+                    catch_up_s > interval_s
+                    and started - last_completed_s < catch_up_s
+                    and self.worker.catching_up(behind_ms)
+                ):
+                    # A backlog drains: fewer, larger flushes (each insert costs the same
+                    # whatever it holds). Looked at again every interval: the tail of the
+                    # backlog is stored at the usual pace.
+                    self.worker.stats.cycles_deferred += 1
+                    await asyncio.sleep(interval_s)
+                    continue
                 self._last_attempt_s = started
                 if self.app.crashed:
                     raise WorkerFatal(f"the Faust app crashed: {self.app.crash_reason!r}")
@@ -166,6 +180,8 @@ class WorkerService:
                 else:
                     orphaned_since = None
                 completed = await self.worker.run_cycle()
+                if completed:
+                    last_completed_s = time.monotonic()
                 delay_s = interval_s if completed else (self.worker.retry_delay_s or interval_s)
                 await asyncio.sleep(max(0.0, started + delay_s - time.monotonic()))
         except WorkerFatal as exc:

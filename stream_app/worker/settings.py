@@ -145,6 +145,16 @@ class WorkerSettings(BaseSettings):
     fetch_max_partition_bytes: Annotated[int, Field(ge=65_536, le=64 * 1024 * 1024)] = Field(
         default=4 * 1024 * 1024, description="Most bytes fetched per partition per request"
     )
+    catch_up_flush_interval_ms: Annotated[int, Field(ge=0, le=60_000)] = Field(
+        default=5_000,
+        description="Time between flush cycles while catching up (0: always flush_interval_ms): "
+        "fewer, larger inserts while a backlog drains",
+    )
+    catch_up_behind_ms: Annotated[int, Field(ge=1_000, le=86_400_000)] = Field(
+        default=30_000,
+        description="Catching up: records are waiting and a partition's watermark is older "
+        "than this",
+    )
     fetch_max_wait_ms: Annotated[int, Field(ge=10, le=1_500)] = Field(
         default=100,
         description="Longest the broker holds a fetch for partitions without new records "

@@ -83,6 +83,8 @@ class WorkerStats:
     paused: bool = False
     broker_reachable: bool = True
     cycles: int = 0
+    cycles_deferred: int = 0
+    """Flush cycles skipped while catching up (``catch_up_flush_interval_ms``)."""
     last_cycle_wall_ms: int | None = None
     last_flush_wall_ms: int | None = None
     stored_delay: DelayHistogram = field(default_factory=DelayHistogram)

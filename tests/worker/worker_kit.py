@@ -64,6 +64,9 @@ def worker_settings(
         "broker_stall_ms": 2_500,
         "sink_backoff_initial_ms": 100,
         "sink_backoff_max_ms": 1_000,
+        # Cycles at the test pipeline's pace even for old data (test_worker_catch_up turns
+        # the catch-up cadence on).
+        "catch_up_flush_interval_ms": 0,
     }
     values.update(overrides)
     return WorkerSettings(**values)
