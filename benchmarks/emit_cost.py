@@ -13,6 +13,14 @@ Scenarios are interleaved and repeated (``--repeat``); per percentile the report
 over runs and the best run (on a shared machine the best run is the least disturbed one), the
 ratios emit / prometheus, and whether the targets hold (p99 <= 5 us, p99.9 <= 50 us).
 
+The tail (p99.9) is a handful of calls in a thousand, so each run also records what could have
+stalled them during the timed window, read outside the timed calls: the garbage collector's
+collections per generation, the flush thread's CPU time as a share of the window (how much of the
+GIL it got: the encoding the emitters competed with), and how long the calling threads sat
+runnable while no CPU ran them (Linux schedstat: other processes on a shared machine, or, with
+more runnable threads than cores, this process's own threads contending for the GIL). A stall of
+a calling thread inside a call is in its sample whatever caused it.
+
 Run: .venv/bin/python benchmarks/emit_cost.py [--calls N] [--repeat R] [--threads 1,4,8]
 Writes benchmarks/results/emit_cost.json (or ``--out``).
 """
@@ -20,6 +28,7 @@ Writes benchmarks/results/emit_cost.json (or ``--out``).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -105,16 +114,52 @@ def _time_calls(call: Callable[..., object], args: list[Args]) -> list[int]:
     return samples
 
 
+def _schedstat_ns(native_id: int) -> tuple[int, int] | None:
+    """A thread's (on-CPU ns, runnable-but-not-running ns) from Linux's
+    ``/proc/self/task/<tid>/schedstat``; ``None`` where that is not available."""
+    try:
+        with open(f"/proc/self/task/{native_id}/schedstat") as f:
+            run_ns, wait_ns, _slices = f.read().split()
+        return int(run_ns), int(wait_ns)
+    except (OSError, ValueError):
+        return None
+
+
+class _GcCounter:
+    """Counts the collector's collections per generation while installed."""
+
+    def __init__(self) -> None:
+        self.counts = [0] * len(gc.get_count())
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.counts[info["generation"]] += 1
+
+    def snapshot(self) -> list[int]:
+        return list(self.counts)
+
+    def remove(self) -> None:
+        gc.callbacks.remove(self._on_gc)
+
+
 def _run_threads(
     call: Callable[..., object], per_thread: list[list[Args]]
-) -> tuple[list[int], float]:
-    """All threads call at once; returns every sample and the wall time of the whole run."""
+) -> tuple[list[int], float, float | None]:
+    """All threads call at once; returns every sample, the wall time of the whole run and the
+    time (s, summed over the threads) the calling threads were runnable but not running."""
     results: list[list[int]] = [[] for _ in per_thread]
+    waits: list[int | None] = [None] * len(per_thread)
     start = threading.Barrier(len(per_thread) + 1)
 
     def work(i: int) -> None:
+        me = threading.get_native_id()
         start.wait()
+        before = _schedstat_ns(me)
         results[i] = _time_calls(call, per_thread[i])
+        after = _schedstat_ns(me)
+        if before is not None and after is not None:
+            waits[i] = after[1] - before[1]
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(len(per_thread))]
     for t in threads:
@@ -123,7 +168,10 @@ def _run_threads(
     started = time.perf_counter()
     for t in threads:
         t.join()
-    return [s for r in results for s in r], time.perf_counter() - started
+    wall_s = time.perf_counter() - started
+    known = [w for w in waits if w is not None]
+    wait_s = sum(known) / 1e9 if len(known) == len(waits) else None
+    return [s for r in results for s in r], wall_s, wait_s
 
 
 def _prometheus_call() -> Callable[..., object]:
@@ -165,22 +213,38 @@ class _Scenario:
         call: Callable[..., object],
         per_thread: list[list[Args]],
         producer: MetricsProducer | None,
+        gc_counter: _GcCounter,
     ) -> None:
         self.name = name
         self._call = call
         self._per_thread = per_thread
         self._producer = producer
+        self._gc = gc_counter
         self.runs: list[dict[str, float]] = []
 
     def run(self) -> None:
         before = self._producer.stats() if self._producer is not None else None
-        samples, wall_s = _run_threads(self._call, self._per_thread)
+        flush_id = _flush_thread_id() if self._producer is not None else None
+        flush_before = _schedstat_ns(flush_id) if flush_id is not None else None
+        gc_before = self._gc.snapshot()
+        samples, wall_s, emitters_wait_s = _run_threads(self._call, self._per_thread)
+        gc_after = self._gc.snapshot()
+        flush_after = _schedstat_ns(flush_id) if flush_id is not None else None
         result = _percentiles(samples)
         result["calls_per_s"] = len(samples) / wall_s
+        for generation, (b, a) in enumerate(zip(gc_before, gc_after, strict=True)):
+            result[f"gc_gen{generation}_collections_while_timed"] = a - b
+        if emitters_wait_s is not None:
+            # Per second of the window: 0.05 means the calling threads together sat runnable
+            # but not running 5% of the time (waiting for a CPU).
+            result["callers_runnable_not_running_share"] = emitters_wait_s / wall_s
         if self._producer is not None and before is not None:
             during = self._producer.stats()  # before the untimed flush: sent while timing
             result["envelopes_sent_while_timed"] = during.sent_batches - before.sent_batches
             result["events_sent_while_timed"] = during.sent_events - before.sent_events
+            if flush_before is not None and flush_after is not None:
+                cpu_s = (flush_after[0] - flush_before[0]) / 1e9
+                result["flush_thread_cpu_share_while_timed"] = cpu_s / wall_s
             # Settle the backlog outside the timed window, so the next scenario (a peer's
             # included) does not pay for this one's encoding.
             self._producer.flush(timeout_s=120.0)
@@ -195,6 +259,14 @@ class _Scenario:
             "best": {k: min(r[k] for r in self.runs) for k in QUANTILES},
             "runs": self.runs,
         }
+
+
+def _flush_thread_id() -> int | None:
+    """The native id of the (only) producer's flush thread, found by its name."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("pwm-producer-flush-"):
+            return thread.native_id
+    return None
 
 
 def main() -> None:
@@ -227,11 +299,12 @@ def main() -> None:
     _time_calls(prom, warm)
     producer.flush(timeout_s=30.0)
 
+    gc_counter = _GcCounter()
     scenarios: list[_Scenario] = []
     for n in thread_counts:
         per_thread = [_arguments(calls // n, proxies, seed=100 * n + i) for i in range(n)]
-        scenarios.append(_Scenario(f"emit_{n}t", producer.emit, per_thread, producer))
-        scenarios.append(_Scenario(f"prometheus_{n}t", prom, per_thread, None))
+        scenarios.append(_Scenario(f"emit_{n}t", producer.emit, per_thread, producer, gc_counter))
+        scenarios.append(_Scenario(f"prometheus_{n}t", prom, per_thread, None, gc_counter))
     report: dict[str, Any] = {
         "python": platform.python_version(),
         "machine": platform.machine(),
@@ -246,6 +319,7 @@ def main() -> None:
         for scenario in scenarios:
             scenario.run()
     report["load_average_after"] = list(os.getloadavg())
+    gc_counter.remove()
     for scenario in scenarios:
         report[scenario.name] = scenario.summary()
     for n in thread_counts:
@@ -304,6 +378,21 @@ def _print(report: dict[str, Any], scenarios: list[_Scenario], thread_counts: li
             f"{ratio['p99_us']:.2f}x, p99.9 {ratio['p99_9_us']:.2f}x; target p99 <= 5 us "
             f"{'met' if met['p99_le_5us'] else 'MISSED'}, p99.9 <= 50 us "
             f"{'met' if met['p99_9_le_50us'] else 'MISSED'}"
+        )
+    print(
+        "what could stall a call, per scenario (medians over runs): GC collections gen0/1/2 in "
+        "the window; flush thread CPU as a share of the window; calling threads' time runnable "
+        "but waiting for a CPU, as a share of the window (summed over the threads)"
+    )
+    for scenario in scenarios:
+        r = report[scenario.name]["median"]
+        gcs = "/".join(f"{r.get(f'gc_gen{g}_collections_while_timed', 0):.0f}" for g in range(3))
+        flush = r.get("flush_thread_cpu_share_while_timed")
+        other = r.get("callers_runnable_not_running_share")
+        print(
+            f"{scenario.name:<16} gc {gcs:<9} flush thread "
+            f"{'-' if flush is None else f'{flush:.0%}':>5}   callers waiting for a CPU "
+            f"{'-' if other is None else f'{other:.1%}':>6}"
         )
     print(f"producer: {report['producer_stats']}")
 
