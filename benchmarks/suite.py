@@ -74,8 +74,25 @@ SUITE: tuple[Bench, ...] = (
         "worker_throughput",
         "benchmarks/worker_throughput.py",
         # the garbage collector tuned as `proxywhirl-metrics worker` does (WorkerSettings default)
-        args=("--skip-live", "--events", "500000", "--gc-threshold0", "50000"),
-        quick_args=("--skip-live", "--events", "300000", "--gc-threshold0", "50000"),
+        # a backlog long enough that start-up and the last cycle do not set the rate
+        args=(
+            "--skip-live",
+            "--events",
+            "2000000",
+            "--fleet-events",
+            "1000000",
+            "--gc-threshold0",
+            "50000",
+        ),
+        quick_args=(
+            "--skip-live",
+            "--events",
+            "500000",
+            "--fleet-events",
+            "300000",
+            "--gc-threshold0",
+            "50000",
+        ),
         metrics=(
             _m("events_per_s", "1 worker drains the demo fleet, v1", EPS, "drain.events_per_s"),
             _m("cpu_us", "CPU per event, v1", "us", "drain.cpu_us_per_event", higher=False),
@@ -83,11 +100,18 @@ SUITE: tuple[Bench, ...] = (
             _m("v2_cpu_us", "CPU per event, v2", "us", "drain_v2.cpu_us_per_event", higher=False),
             _m(
                 "fleet_events_per_s",
-                "1 worker, fleet scale",
+                "1 worker, fleet scale 50x20x10k, v2",
                 EPS,
                 "drain_fleet.events_per_s",
                 "fleet.drain.events_per_s",
                 "fleet.events_per_s",
+            ),
+            _m(
+                "fleet_cpu_us",
+                "CPU per event, fleet scale",
+                "us",
+                "drain_fleet.cpu_us_per_event",
+                higher=False,
             ),
         ),
         uses="bootstrap",

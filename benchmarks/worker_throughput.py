@@ -39,7 +39,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import msgspec  # noqa: E402
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped, unused-ignore]  # noqa: E402
 
 from producer.columnar import encode_columnar  # noqa: E402
@@ -148,26 +150,49 @@ async def _until(condition: Any, timeout_s: float) -> None:
         await asyncio.sleep(0.05)
 
 
-async def drain(
-    bootstrap: str, chdb_dir: Path, args: argparse.Namespace, wire: str = "v1"
-) -> dict[str, Any]:
-    prefix = f"bench-drain-{wire}-{uuid.uuid4().hex[:6]}"
-    settings = _settings(bootstrap, prefix, args.partitions)
-    await create_topics(settings)
+def _demo_events(args: argparse.Namespace) -> list[WireEvent]:
+    """The demo fleet (the simulator's default scenario, seed 3), ending now."""
     now_ms = time.time_ns() // 1_000_000
     scenario = load_scenario(None).with_total_rate(args.fleet_rate)
     span_ms = int(args.events / args.fleet_rate * 1000)
     sim = FleetSimulator(scenario, seed=3, origin_ms=now_ms - span_ms)
-    events = list(sim.events_between(now_ms - span_ms, now_ms))[: args.events]
+    return list(sim.events_between(now_ms - span_ms, now_ms))[: args.events]
+
+
+def _fleet_events(args: argparse.Namespace) -> list[WireEvent]:
+    """The fleet-scale profile of core_throughput.py (50 pools x 20 regions x 10k proxies),
+    moved in time to end now."""
+    from core_throughput import generate
+
+    records = generate("fleet", args.fleet_events, int(args.fleet_rate), ENVELOPE_EVENTS, 1)
+    events = [ev for record in records for ev in record.events]
+    shift_ms = time.time_ns() // 1_000_000 - max(ev.ts_ms for ev in events)
+    return [msgspec.structs.replace(ev, ts_ms=ev.ts_ms + shift_ms) for ev in events]
+
+
+async def drain(
+    bootstrap: str,
+    chdb_dir: Path,
+    args: argparse.Namespace,
+    wire: str = "v1",
+    fleet: bool = False,
+) -> dict[str, Any]:
+    label = f"{wire}-fleet" if fleet else wire
+    prefix = f"bench-drain-{label}-{uuid.uuid4().hex[:6]}"
+    settings = _settings(bootstrap, prefix, args.partitions)
+    await create_topics(settings)
+    events = _fleet_events(args) if fleet else _demo_events(args)
     started = time.perf_counter()
     records = await _fill(bootstrap, settings.requests_topic, events, wire)
     fill_s = time.perf_counter() - started
     print(
-        f"drain {wire}: {len(events)} events in {records} records written in {fill_s:.1f} s",
+        f"drain {label}: {len(events)} events in {records} records written in {fill_s:.1f} s",
         flush=True,
     )
 
-    storage = StorageSettings(dsn=f"chdb://{chdb_dir}", database=f"bench_drain_{wire}")
+    storage = StorageSettings(
+        dsn=f"chdb://{chdb_dir}", database=f"bench_drain_{label.replace('-', '_')}"
+    )
     service = WorkerService(settings, storage)
     await service.start()
     worker = service.worker
@@ -196,6 +221,7 @@ async def drain(
         stats = worker.stats
         result = {
             "envelopes": wire,
+            "fleet": "50 pools x 20 regions x 10k proxies" if fleet else "demo",
             "events": len(events),
             "records": records,
             "partitions": args.partitions,
@@ -210,11 +236,11 @@ async def drain(
     finally:
         await service.stop()
     print(
-        f"drain {wire}: {result['events_per_s']:,} events/s, "
+        f"drain {label}: {result['events_per_s']:,} events/s, "
         f"{result['cpu_us_per_event']} us CPU/event, load average {os.getloadavg()[0]:.2f}",
         flush=True,
     )
-    print(f"drain {wire}: {json.dumps(result)}", flush=True)
+    print(f"drain {label}: {json.dumps(result)}", flush=True)
     return result
 
 
@@ -306,6 +332,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             for wire in ("v1", "v2") if args.envelopes == "both" else (args.envelopes,):
                 key = "drain" if wire == "v1" else "drain_v2"
                 out[key] = await drain(bootstrap, Path(chdb), args, wire)
+            if args.fleet_events:
+                out["drain_fleet"] = await drain(bootstrap, Path(chdb), args, "v2", fleet=True)
         if not args.skip_live:
             out["live"] = await live(bootstrap, Path(chdb), args)
         return out
@@ -315,6 +343,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument(
+        "--fleet-events",
+        type=int,
+        default=0,
+        help="also drain this many events of the fleet-scale profile as v2 envelopes (0: no)",
+    )
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument(
         "--fleet-rate", type=float, default=20_000.0, help="event-time rate of the backlog"
