@@ -21,6 +21,14 @@ runnable while no CPU ran them (Linux schedstat: other processes on a shared mac
 more runnable threads than cores, this process's own threads contending for the GIL). A stall of
 a calling thread inside a call is in its sample whatever caused it.
 
+The machine's share, in the same run and under the same thread counts (``floor_*``): a call that
+only spins in Python for as long as ``emit()``'s median call (calibrated at the start: the least
+disturbed of three passes), allocating nothing, locking nothing, sending nothing. Whatever stalls
+it (the hypervisor or the OS taking the CPU, interrupts, the GIL passing between the calling
+threads) would stall any call of that length. What ``emit()``'s tail has beyond it is emit's
+own: its allocations, its larger working set (a short loop recovers faster from an interrupt
+that cooled the caches), the flush thread taking the GIL.
+
 Run: .venv/bin/python benchmarks/emit_cost.py [--calls N] [--repeat R] [--threads 1,4,8]
 Writes benchmarks/results/emit_cost.json (or ``--out``).
 """
@@ -197,6 +205,39 @@ def _prometheus_call() -> Callable[..., object]:
     return record
 
 
+def _spin_call(iterations: int) -> Callable[..., object]:
+    """A call with emit()'s arguments that only spins ``iterations`` times in Python."""
+    loop = range(iterations)
+
+    def spin(
+        pool: str,
+        region: str,
+        proxy_id: str,
+        outcome: Outcome,
+        latency_ms: float,
+        status_code: int,
+        bytes_in: int,
+        bytes_out: int,
+    ) -> None:
+        for _ in loop:
+            pass
+
+    return spin
+
+
+def _least_median_ns(call: Callable[..., object], args: list[Args], tries: int = 3) -> float:
+    """The lowest of ``tries`` medians (the least disturbed pass on a shared machine)."""
+    return min(statistics.median(_time_calls(call, args)) for _ in range(tries))
+
+
+def _spin_iterations(target_ns: float, args: list[Args]) -> int:
+    """Spin iterations whose median call lasts about ``target_ns`` (timed like the others)."""
+    base_ns = _least_median_ns(_spin_call(0), args)
+    probe = 200
+    per_iteration_ns = (_least_median_ns(_spin_call(probe), args) - base_ns) / probe
+    return max(0, round((target_ns - base_ns) / max(per_iteration_ns, 1e-3)))
+
+
 def _timer_overhead_ns() -> float:
     clock = time.perf_counter_ns
     samples = []
@@ -298,6 +339,10 @@ def main() -> None:
     _time_calls(producer.emit, warm)
     _time_calls(prom, warm)
     producer.flush(timeout_s=30.0)
+    emit_median_ns = _least_median_ns(producer.emit, warm)
+    producer.flush(timeout_s=30.0)
+    spin_iterations = _spin_iterations(emit_median_ns, warm)
+    floor = _spin_call(spin_iterations)
 
     gc_counter = _GcCounter()
     scenarios: list[_Scenario] = []
@@ -305,6 +350,7 @@ def main() -> None:
         per_thread = [_arguments(calls // n, proxies, seed=100 * n + i) for i in range(n)]
         scenarios.append(_Scenario(f"emit_{n}t", producer.emit, per_thread, producer, gc_counter))
         scenarios.append(_Scenario(f"prometheus_{n}t", prom, per_thread, None, gc_counter))
+        scenarios.append(_Scenario(f"floor_{n}t", floor, per_thread, None, gc_counter))
     report: dict[str, Any] = {
         "python": platform.python_version(),
         "machine": platform.machine(),
@@ -312,6 +358,8 @@ def main() -> None:
         "switch_interval_s": sys.getswitchinterval(),
         "calls_per_scenario": calls,
         "timer_overhead_ns_median": _timer_overhead_ns(),
+        "floor_spin_iterations": spin_iterations,
+        "floor_calibrated_to_emit_median_ns": emit_median_ns,
         "repeat": repeat,
         "load_average_before": list(os.getloadavg()),
     }
@@ -325,6 +373,8 @@ def main() -> None:
     for n in thread_counts:
         emit, base = report[f"emit_{n}t"]["median"], report[f"prometheus_{n}t"]["median"]
         report[f"ratio_emit_vs_prometheus_{n}t"] = {q: emit[q] / base[q] for q in QUANTILES}
+        floor_median = report[f"floor_{n}t"]["median"]
+        report[f"ratio_emit_vs_floor_{n}t"] = {q: emit[q] / floor_median[q] for q in QUANTILES}
         report[f"targets_met_{n}t"] = {
             "p99_le_5us": emit["p99_us"] <= TARGET_P99_US,
             "p99_9_le_50us": emit["p99_9_us"] <= TARGET_P99_9_US,
@@ -378,6 +428,13 @@ def _print(report: dict[str, Any], scenarios: list[_Scenario], thread_counts: li
             f"{ratio['p99_us']:.2f}x, p99.9 {ratio['p99_9_us']:.2f}x; target p99 <= 5 us "
             f"{'met' if met['p99_le_5us'] else 'MISSED'}, p99.9 <= 50 us "
             f"{'met' if met['p99_9_le_50us'] else 'MISSED'}"
+        )
+        to_floor = report[f"ratio_emit_vs_floor_{n}t"]
+        floor = report[f"floor_{n}t"]["median"]
+        print(
+            f"emit / floor, {n} thread(s): p99 {to_floor['p99_us']:.2f}x, p99.9 "
+            f"{to_floor['p99_9_us']:.2f}x (the floor, a spin as long as emit's median: p99 "
+            f"{floor['p99_us']:.2f} us, p99.9 {floor['p99_9_us']:.2f} us)"
         )
     print(
         "what could stall a call, per scenario (medians over runs): GC collections gen0/1/2 in "

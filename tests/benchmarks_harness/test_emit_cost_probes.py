@@ -12,7 +12,15 @@ import time
 
 import pytest
 
-from benchmarks.emit_cost import OUTCOMES, _GcCounter, _run_threads, _schedstat_ns
+from benchmarks.emit_cost import (
+    OUTCOMES,
+    _GcCounter,
+    _least_median_ns,
+    _run_threads,
+    _schedstat_ns,
+    _spin_call,
+    _spin_iterations,
+)
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="schedstat is Linux's")
 
@@ -73,3 +81,17 @@ def test_run_threads_times_every_call_of_every_thread() -> None:
     if sys.platform == "linux":
         assert waiting_s is not None
         assert waiting_s >= 0
+
+
+def test_the_floor_spin_takes_emits_arguments_and_lasts_longer_with_more_iterations() -> None:
+    args = [("pool-a", "eu", "p" * 32, OUTCOMES[0], 1.0, 200, 10, 20)] * 2_000
+    assert _spin_call(10)(*args[0]) is None
+    short_ns = _least_median_ns(_spin_call(0), args)
+    long_ns = _least_median_ns(_spin_call(2_000), args)
+    assert long_ns > short_ns + 2_000  # 2,000 loop iterations take far more than 1 ns each
+
+
+def test_spin_iterations_grow_with_the_target() -> None:
+    args = [("pool-a", "eu", "p" * 32, OUTCOMES[0], 1.0, 200, 10, 20)] * 2_000
+    assert _spin_iterations(0.0, args) == 0
+    assert _spin_iterations(50_000.0, args) > _spin_iterations(5_000.0, args) > 0
