@@ -109,7 +109,7 @@ class WindowAggregator:
         self._refused_events = 0
         # Deltas of accepted events not yet merged into the open windows.
         self._pending: PendingDeltas = {}
-        self._deferred = DeferredRows()  # columnar records' rows, counted at the next fold
+        self._deferred = DeferredRows(self._window_ms)  # columnar rows, counted at the next fold
         self._pending_events = 0
         # Folded deltas not yet handed over by flush().
         self._unflushed_scopes: dict[tuple[int, str, str], Accumulator] = {}

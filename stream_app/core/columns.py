@@ -52,6 +52,8 @@ _CLASS_NAMES = np.array(
 _N_OUTCOMES = len(OUTCOME_ORDER)
 _N_CLASSES = len(_CLASS_NAMES)
 _N_BUCKETS = MAX_KEY + 1
+_DENSE_KEYS = 1 << 22
+"""Key spaces up to this size are counted with tables (bincount) instead of sorting the rows."""
 
 
 class _Interner:
@@ -79,9 +81,11 @@ class _Interner:
 class DeferredRows:
     """Rows of columnar records not yet counted into the pending deltas (see module docstring)."""
 
-    __slots__ = ("_chunks", "_pools", "_proxies", "_regions", "rows")
+    __slots__ = ("_chunks", "_pools", "_proxies", "_regions", "rows", "window_ms")
 
-    def __init__(self) -> None:
+    def __init__(self, window_ms: int) -> None:
+        self.window_ms = window_ms
+        """Size of the windows: every window start kept is a multiple of it."""
         self._pools = _Interner()
         self._regions = _Interner()
         self._proxies = _Interner()
@@ -133,7 +137,9 @@ class DeferredRows:
         self._regions = _Interner()
         self._proxies = _Interner()
 
-        group, firsts = _groups(window, pool, region, proxy, len(pool_names), len(region_names))
+        group, firsts = _groups(
+            window, pool, region, proxy, len(pool_names), len(region_names), self.window_ms
+        )
         n_groups = len(firsts)
         accs: list[Accumulator] = []
         append = accs.append
@@ -202,13 +208,25 @@ class DeferredRows:
 
 
 def _groups(
-    window: Ints, pool: Ints, region: Ints, proxy: Ints, n_pools: int, n_regions: int
+    window: Ints,
+    pool: Ints,
+    region: Ints,
+    proxy: Ints,
+    n_pools: int,
+    n_regions: int,
+    window_ms: int,
 ) -> tuple[Ints, Ints]:
     """Group id of each row (groups numbered in order of first appearance) and each group's
     first row."""
-    windows, window_code = np.unique(window, return_inverse=True)
+    lowest = int(window.min())
+    window_code = (window - lowest) // window_ms  # starts are multiples of window_ms
+    n_windows = (int(window.max()) - lowest) // window_ms + 1
     n_proxies = int(proxy.max()) + 2
-    if len(windows) * n_pools * n_regions * n_proxies < 1 << 62:
+    space = n_windows * n_pools * n_regions * n_proxies
+    if space <= _DENSE_KEYS:
+        key = ((window_code * n_pools + pool) * n_regions + region) * n_proxies + (proxy + 1)
+        return _dense_groups(key.reshape(-1), space)
+    if space < 1 << 62:
         key = ((window_code * n_pools + pool) * n_regions + region) * n_proxies + (proxy + 1)
         _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     else:  # pragma: no cover - beyond 2^62 combinations
@@ -218,6 +236,20 @@ def _groups(
     rank = np.empty(len(first), dtype=np.int64)
     rank[order] = np.arange(len(first), dtype=np.int64)
     return rank[inverse.reshape(-1)], first[order].astype(np.int64)
+
+
+def _dense_groups(key: Ints, space: int) -> tuple[Ints, Ints]:
+    """:func:`_groups` for keys below ``space`` (small enough for a table): each key's first
+    row by a minimum over row numbers, no sort of the rows."""
+    n = len(key)
+    first_row = np.full(space, n, dtype=np.int64)
+    np.minimum.at(first_row, key, np.arange(n, dtype=np.int64))
+    present = np.flatnonzero(first_row < n)
+    firsts = first_row[present]
+    order = np.argsort(firsts, kind="stable")  # groups in order of first appearance
+    rank = np.empty(space, dtype=np.int64)
+    rank[present[order]] = np.arange(len(present), dtype=np.int64)
+    return rank[key], firsts[order]
 
 
 def _count_codes(
@@ -231,7 +263,12 @@ def _count_codes(
     """Add the count of each (group, code) to the group's count map (keyed by name or code)."""
     if not len(group):
         return
-    pairs, counts = np.unique(group * n_codes + codes, return_counts=True)
+    if len(accs) * n_codes <= _DENSE_KEYS:  # a table of (group, code) counts, no sort
+        table = np.bincount(group * n_codes + codes, minlength=len(accs) * n_codes)
+        pairs = np.flatnonzero(table)
+        counts = table[pairs]
+    else:
+        pairs, counts = np.unique(group * n_codes + codes, return_counts=True)
     groups, keys = np.divmod(pairs, n_codes)
     bounds = np.flatnonzero(np.diff(groups)) + 1
     starts = [0, *bounds.tolist()]
