@@ -344,6 +344,7 @@ class MetricsProducer:
                         records,
                         source_host=self._host,
                         batch_id=batch_id,
+                        schema=self._settings.envelope_schema,
                     )
                 )
             except Exception:

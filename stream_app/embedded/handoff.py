@@ -28,6 +28,7 @@ import threading
 from dataclasses import dataclass
 
 from producer.errors import TransportUnavailable
+from schemas.column_batch import ColumnBatch
 from schemas.wire import WireEvent
 
 __all__ = ["DecodedRecord", "HandoffItem", "RecordHandoff"]
@@ -35,11 +36,18 @@ __all__ = ["DecodedRecord", "HandoffItem", "RecordHandoff"]
 
 @dataclass(frozen=True, slots=True)
 class DecodedRecord:
-    """Validated events of one record, with the source and offset they are stored under."""
+    """Validated events of one record, with the source and offset they are stored under: a list
+    of events (v1 envelope or bare event), or the columns of a v2 envelope (``events`` empty)."""
 
     events: list[WireEvent]
     source: str
     offset: int
+    columns: ColumnBatch | None = None
+
+    @property
+    def count(self) -> int:
+        """How many events the record carries."""
+        return len(self.events) if self.columns is None else len(self.columns)
 
 
 HandoffItem = bytes | DecodedRecord
@@ -127,7 +135,7 @@ class RecordHandoff:
         while items and len(out) < max_records:
             item = items.popleft()
             if isinstance(item, DecodedRecord):
-                events += len(item.events)
+                events += item.count
             out.append(item)
         if events:
             with self._cond:

@@ -1,10 +1,12 @@
 """The embedded pipeline: producer -> core -> storage in one asyncio process.
 
-Records arrive through :class:`RecordHandoff` (the in-process transport's target), are decoded and
-fed to the pure :class:`WindowAggregator`; every ``flush_interval_ms`` the partial sums are written
-to the sink in one idempotent insert (retried with the same dedup token while the sink is down,
-with no further records taken meanwhile: backpressure, not buffering), then windows due by the
-watermark are closed and handed to the listeners (live summary, alert engine).
+Records arrive through :class:`RecordHandoff` (the in-process transport's target), are decoded
+(a v2 or v1 envelope, or one event: :func:`schemas.column_batch.decode_any`) and fed to the pure
+:class:`WindowAggregator` (a v2 envelope as columns, with ``add_columns``, as the worker does);
+every ``flush_interval_ms`` the partial sums are written to the sink in one idempotent insert
+(retried with the same dedup token while the sink is down, with no further records taken
+meanwhile: backpressure, not buffering), then windows due by the watermark are closed and handed
+to the listeners (live summary, alert engine).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from dataclasses import dataclass
 
 from producer import InProcessTransport
 from schemas.aggregates import WindowAggregate
+from schemas.column_batch import ColumnBatch, decode_any
 from schemas.errors import DecodeError
-from schemas.wire import WireEvent, decode_record, encode_event
+from schemas.wire import WireEvent, encode_event
 from stream_app.core.aggregator import WindowAggregator
 from stream_app.core.contributions import Flush
 from stream_app.dead_letters import DeadLetters
@@ -112,19 +115,17 @@ class EmbeddedPipeline:
         self._next_offset += 1
         self.stats.records += 1
         try:
-            events = decode_record(payload)
+            decoded = decode_any(payload)
         except DecodeError as exc:
             self._dead_letter(offset, payload, str(exc))
             return
+        if isinstance(decoded, ColumnBatch):
+            record = DecodedRecord([], self.source, offset, decoded)
+        else:
+            events = [decoded] if isinstance(decoded, WireEvent) else decoded.events
+            record = DecodedRecord(events, self.source, offset)
         try:
-            self.aggregator.add(
-                events,
-                source=self.source,
-                partition=0,
-                offset=offset,
-                now_ms=now_ms,
-                record_ms=now_ms,
-            )
+            self._add(record, now_ms)
         except Exception as exc:
             self.stats.consume_errors += 1
             if self.stats.consume_errors == 1 or self.stats.consume_errors % 1000 == 0:
@@ -136,15 +137,20 @@ class EmbeddedPipeline:
                 )
             self._dead_letter(offset, payload, f"internal: {type(exc).__name__}: {exc}")
             return
-        self.stats.events += len(events)
-        if self._raw_sink is not None:
-            self._raw.extend(events)
+        self._added(record)
 
-    def process_decoded(self, record: DecodedRecord, now_ms: int) -> None:
-        """Aggregate a record the HTTP ingest decoded and validated, under its own source and
-        offset (its durable inbox learns from ``source_offsets`` what is stored)."""
-        self.stats.records += 1
-        try:
+    def _add(self, record: DecodedRecord, now_ms: int) -> None:
+        """Aggregate one decoded record: columns at once, or event by event."""
+        if record.columns is not None:
+            self.aggregator.add_columns(
+                record.columns,
+                source=record.source,
+                partition=0,
+                offset=record.offset,
+                now_ms=now_ms,
+                record_ms=now_ms,
+            )
+        else:
             self.aggregator.add(
                 record.events,
                 source=record.source,
@@ -153,23 +159,34 @@ class EmbeddedPipeline:
                 now_ms=now_ms,
                 record_ms=now_ms,
             )
+
+    def _added(self, record: DecodedRecord) -> None:
+        self.stats.events += record.count
+        if self._raw_sink is not None:
+            self._raw.extend(record.events if record.columns is None else record.columns.events())
+
+    def process_decoded(self, record: DecodedRecord, now_ms: int) -> None:
+        """Aggregate a record the HTTP ingest decoded and validated, under its own source and
+        offset (its durable inbox learns from ``source_offsets`` what is stored)."""
+        self.stats.records += 1
+        try:
+            self._add(record, now_ms)
         except Exception as exc:
             self.stats.consume_errors += 1
             logger.exception(
                 "record %d of %s could not be aggregated", record.offset, record.source
             )
+            events = record.events if record.columns is None else record.columns.events()
             self.stats.dead_letters += 1
             self._dead_letters.put(
                 source=record.source,
                 partition=0,
                 offset=record.offset,
-                payload=b"[" + b",".join(encode_event(e) for e in record.events) + b"]",
+                payload=b"[" + b",".join(encode_event(e) for e in events) + b"]",
                 reason=f"internal: {type(exc).__name__}: {exc}",
             )
             return
-        self.stats.events += len(record.events)
-        if self._raw_sink is not None:
-            self._raw.extend(record.events)
+        self._added(record)
 
     def handoff(self) -> RecordHandoff:
         """The queue feeding this pipeline (call from inside the running loop)."""

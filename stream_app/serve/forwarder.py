@@ -84,7 +84,7 @@ class KafkaForwarder:
                 raise IngestUnavailable(
                     "refused events cannot be kept right now", retry_after_s=retry_s
                 ) from exc
-        if not intake.events:
+        if not intake.accepted:
             return outcome
         key = (intake.source_host, intake.batch_id)
         with self._recent_lock:
@@ -106,8 +106,8 @@ class KafkaForwarder:
             self._recent[key] = None
             while len(self._recent) > _REMEMBERED_BATCHES:
                 self._recent.popitem(last=False)
-        self.forwarded_events += len(intake.events)
-        outcome.accepted_events = len(intake.events)
+        self.forwarded_events += intake.accepted
+        outcome.accepted_events = intake.accepted
         return outcome
 
     async def _send(self, record: bytes, pool: str) -> None:

@@ -3,7 +3,8 @@ pipeline's bounded queue (the same queue the in-process transport feeds).
 
 :meth:`EmbeddedIngestor.ingest` (blocking: the route calls it in a worker thread) does, in order:
 
-1. decompress (bounded) and validate the body (:mod:`.intake`);
+1. decompress (bounded) and validate the body (:mod:`.intake`: a v2 or v1 envelope, or one
+   event; a v2 envelope goes on as columns, counted by ``WindowAggregator.add_columns``);
 2. keep the refusals in ClickHouse (idempotent insert);
 3. return at once for a batch identity already accepted (a retry: nothing is counted twice);
 4. reserve room in the pipeline's queue, or raise :class:`IngestBusy` (HTTP 429);
@@ -22,8 +23,9 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from schemas.column_batch import ColumnBatch, decode_any
 from schemas.errors import DecodeError
-from schemas.wire import decode_record
+from schemas.wire import WireEvent
 from stream_app.core.contributions import Flush
 from stream_app.embedded.handoff import DecodedRecord, RecordHandoff
 from stream_app.serve.body import decode_body
@@ -108,6 +110,16 @@ class InboxTrimmingSink:
         return rejected
 
 
+def inbox_record(payload: bytes, offset: int) -> DecodedRecord:
+    """A record of the inbox (a v2 or v1 envelope, or one event, as taken) decoded again;
+    raises DecodeError."""
+    decoded = decode_any(payload)
+    if isinstance(decoded, ColumnBatch):
+        return DecodedRecord([], INGEST_SOURCE, offset, decoded)
+    events = [decoded] if isinstance(decoded, WireEvent) else decoded.events
+    return DecodedRecord(events, INGEST_SOURCE, offset)
+
+
 def stored_offset(client: StorageClient, database: str) -> int:
     """The last offset of :data:`INGEST_SOURCE` the store holds (0: none)."""
     rows = client.rows(
@@ -156,7 +168,7 @@ class EmbeddedIngestor:
         records: list[DecodedRecord] = []
         for offset, payload in self._inbox.pending_after(first - 1, through=last):
             try:
-                records.append(DecodedRecord(decode_record(payload), INGEST_SOURCE, offset))
+                records.append(inbox_record(payload, offset))
             except DecodeError as exc:  # stored by this process after validation: not expected
                 logger.error("inbox record %d no longer decodes, skipped: %s", offset, exc)
         if records:
@@ -176,14 +188,14 @@ class EmbeddedIngestor:
         replayed = 0
         for offset, payload in self._inbox.pending_after(stored):
             try:
-                events = decode_record(payload)
+                record = inbox_record(payload, offset)
             except DecodeError as exc:  # stored by this process after validation: not expected
                 logger.error("inbox record %d no longer decodes, skipped: %s", offset, exc)
                 continue
-            while not self._handoff.reserve(len(events), _REPLAY_WAIT_S):
+            while not self._handoff.reserve(record.count, _REPLAY_WAIT_S):
                 if self._handoff.closed:
                     return replayed
-            self._handoff.put_reserved(DecodedRecord(events, INGEST_SOURCE, offset))
+            self._handoff.put_reserved(record)
             replayed += 1
         self.counters.replayed_records += replayed
         if replayed:
@@ -214,20 +226,20 @@ class EmbeddedIngestor:
         )
         if intake.refused:
             self._keep(data, intake)
-        if not intake.events:
+        count = intake.accepted
+        if not count:
             return outcome
         if self._inbox.seen(intake.source_host, intake.batch_id):
             counters.duplicates += 1
             outcome.duplicate = True
             return outcome
-        count = len(intake.events)
         if not self._handoff.reserve(count):
             counters.busy += 1
             raise IngestBusy("the pipeline's queue is full: retry later", retry_after_s=retry_s)
-        record = intake.events
+        events, columns = intake.events, intake.columns
 
         def queue(offset: int) -> None:
-            self._handoff.put_reserved(DecodedRecord(record, INGEST_SOURCE, offset))
+            self._handoff.put_reserved(DecodedRecord(events, INGEST_SOURCE, offset, columns))
 
         try:
             offset = self._inbox.accept(intake.source_host, intake.batch_id, intake.record, queue)

@@ -1,7 +1,8 @@
 """One HTTP ingest body -> the validated events it carries and a refusal per bad event.
 
-The body is what one Kafka record is: a batch envelope (``schemas.wire.WireBatch`` JSON) or one
-bare event. Validation is :func:`schemas.wire.decode_record` itself, so HTTP accepts exactly
+The body is what one Kafka record is: a columnar envelope (schema v2,
+:mod:`schemas.wire_columns`), a batch envelope (``schemas.wire.WireBatch`` JSON) or one bare
+event. Validation is :func:`schemas.wire.decode_record` itself, so HTTP accepts exactly
 what the stream accepts. An envelope that decodes whole takes the fast path (one decode). One
 that does not is split: each event is decoded on its own, the bad ones are refused with their
 index and the reason (``$.events[3].latency_ms ...``), and the good ones are put back into an
@@ -9,7 +10,14 @@ envelope with the original header, which is decoded again (so a bad header is ca
 rules) and becomes the record stored and aggregated. A body that is not JSON, not an object, or
 an envelope whose header is bad is refused as a whole (:attr:`Intake.record_error`).
 
-The identity of a record for deduplication is ``(source_host, batch_id)`` for an envelope and
+A v2 envelope (a body with a ``columns`` member, as :func:`schemas.column_batch.decode_any`
+tells them apart) is validated by :func:`schemas.column_batch.decode_columns`, as the worker
+validates it, and taken or refused whole: its rows are not objects that could be refused one by
+one, and the reason names the field (``index 9 is not in $.dictionaries.region (2 entries) - at
+$.columns.region[17]``).
+
+The identity of a record for deduplication is ``(source_host, batch_id)`` for an envelope (v1
+or v2) and
 ``(source_host, "event:" + event_id)`` for a bare event.
 """
 
@@ -19,6 +27,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from schemas.column_batch import ColumnBatch, decode_columns
 from schemas.errors import DecodeError
 from schemas.wire import WireEvent, decode_record
 
@@ -34,6 +43,7 @@ class _Head(msgspec.Struct):
     source_host: str | None = None
     event_id: str | None = None
     events: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+    columns: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
 
 
 _head_decoder = msgspec.json.Decoder(_Head)
@@ -51,9 +61,10 @@ class Refusal:
 
 @dataclass(slots=True)
 class Intake:
-    """What one body holds."""
+    """What one body holds: good events as a list (v1, bare event) or as columns (v2)."""
 
     events: list[WireEvent] = field(default_factory=list)
+    columns: ColumnBatch | None = None  # a v2 envelope that decoded (``events`` stays empty)
     record: bytes = b""  # the good events as one record (the body itself when all were good)
     pool: str = ""
     source_host: str = ""
@@ -61,6 +72,11 @@ class Intake:
     envelope: bool = False
     event_count: int = 0  # events in the body, good and bad
     refused: list[Refusal] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        """How many good events the record carries (0: nothing to take)."""
+        return len(self.events) if self.columns is None else len(self.columns)
 
     @property
     def record_error(self) -> str | None:
@@ -86,6 +102,8 @@ def read_intake(body: bytes) -> Intake:
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         return Intake(refused=[Refusal(None, f"not a record (envelope or event): {exc}")])
     source_host = _ident(head.source_host)
+    if not isinstance(head.columns, msgspec.UnsetType):
+        return _read_columns(body, source_host, _ident(head.batch_id))
     if isinstance(head.events, msgspec.UnsetType):  # a bare event
         intake = Intake(
             source_host=source_host, batch_id=f"event:{_ident(head.event_id)}", event_count=1
@@ -113,6 +131,21 @@ def read_intake(body: bytes) -> Intake:
         intake.record = body
     if intake.events:
         intake.pool = intake.events[0].pool
+    return intake
+
+
+def _read_columns(body: bytes, source_host: str, batch_id: str) -> Intake:
+    """A v2 envelope, taken or refused whole."""
+    intake = Intake(source_host=source_host, batch_id=batch_id, envelope=True)
+    try:
+        batch = decode_columns(body)
+    except DecodeError as exc:
+        intake.refused.append(Refusal(None, str(exc)))
+        return intake
+    intake.columns = batch
+    intake.record = body
+    intake.pool = batch.pool_name
+    intake.event_count = len(batch)
     return intake
 
 
