@@ -1,30 +1,46 @@
 """Columnar envelopes (schema v2) over HTTP: taken whole and counted as columns, deduplicated by
 ``batch_id``, replayed from the inbox after a restart, refused whole (422 problem+json naming the
-field) when malformed; the producer's v2 envelopes through a real ``serve`` into exact totals."""
+field) when malformed; forwarded as sent by the stateless API to Kafka; the producer's v2
+envelopes through a real ``serve`` into exact totals."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_kit import INGEST_TOKEN, IngestRig, ServeServer, stored_requests
+from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped, unused-ignore]
+from fastapi.testclient import TestClient
+from serve_kit import INGEST_TOKEN, TOKENS, IngestRig, ServeServer, stored_requests
 
+from api.app import create_app
+from api.routes.ingest import ingest_router
+from api.settings import ApiSettings
 from producer import MetricsProducer, ProducerSettings
 from producer.envelope import build_envelope
 from producer.http_transport import HttpTransport, HttpTransportSettings
+from producer.kafka_settings import KafkaTransportSettings
+from schemas.column_batch import ColumnBatch, decode_any
 from schemas.events import Outcome
 from schemas.wire import WireEvent
 from stream_app.dead_letters import FileDeadLetters
 from stream_app.embedded.handoff import DecodedRecord
 from stream_app.embedded.pipeline import EmbeddedPipeline, wall_clock_ms
+from stream_app.serve.dead_letters import IngestDeadLetters
+from stream_app.serve.forwarder import KafkaForwarder
 from stream_app.serve.ingestor import InboxTrimmingSink
+from stream_app.serve.settings import IngestSettings
 from stream_app.settings import PipelineSettings
+from stream_app.storage.client import StorageClient
 from stream_app.storage.engines import quote_identifier
+from stream_app.storage.queries import StorageQueries
+from stream_app.storage.settings import StorageSettings
 from stream_app.storage.sink import ClickHouseSink
+from tests.support.kafka import TopicFactory
 from tests.support.ports import wait_until
 
 PATH = "/api/v1/ingest"
@@ -184,6 +200,64 @@ def test_a_malformed_v2_envelope_is_refused_whole_naming_the_field(
     assert rig.inbox.pending_count() == 0
     fixed = _post(rig, good)
     assert fixed.json() == {"accepted": 6, "refused": [], "duplicate": False, "batch_id": "v2-bad"}
+
+
+async def _topic_records(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        out: list[tuple[bytes, bytes]] = []
+        while await consumer.position(tp) < end:
+            for batch in (await consumer.getmany(tp, timeout_ms=1000)).values():
+                out.extend((r.key, r.value) for r in batch)
+        return out
+    finally:
+        await consumer.stop()
+
+
+@pytest.mark.kafka
+async def test_the_stateless_api_forwards_a_v2_envelope_as_sent(
+    kafka_bootstrap: str,
+    kafka_topic_factory: TopicFactory,
+    serve_storage: tuple[StorageSettings, StorageClient],
+) -> None:
+    prefix = f"fw2-{uuid.uuid4().hex[:8]}"
+    topic = await kafka_topic_factory(1, name=f"{prefix}.requests")
+    settings, storage = serve_storage
+    forwarder = KafkaForwarder(
+        IngestSettings(),
+        KafkaTransportSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=prefix),
+        IngestDeadLetters(storage, settings.database),
+    )
+    try:
+        client = TestClient(
+            create_app(
+                ApiSettings(tokens=json.loads(TOKENS)),
+                StorageQueries(storage, settings.database),
+                routers=[ingest_router(forwarder, max_body_bytes=1 << 20)],
+            )
+        )
+        events = _events(12, pool="pool-b")
+        body = _v2("fw2-1", events, pool="pool-b")
+        bad = _bad_region_index(_v2("fw2-2", events, pool="pool-b"))
+        for payload, status, accepted in ((body, 200, 12), (bad, 422, 0), (body, 200, 0)):
+            response = await asyncio.to_thread(client.post, PATH, content=payload, headers=AUTH)
+            assert response.status_code == status, response.text
+            assert response.json()["accepted"] == accepted
+        assert response.json()["duplicate"] is True
+    finally:
+        forwarder.close()
+    ((key, value),) = await _topic_records(kafka_bootstrap, topic)
+    assert (key, value) == (b"pool-b", body)
+    decoded = decode_any(value)
+    assert isinstance(decoded, ColumnBatch)
+    assert decoded.events() == events
 
 
 @pytest.mark.slow
