@@ -4,10 +4,14 @@ Everything runs against real components on loopback: the local forward proxy and
 of ``tests/support/proxies.py`` (in a child process, so they do not compete for this process's
 GIL), ProxyWhirl 0.3.3, and a real MetricsProducer whose in-process transport only counts.
 
-1. End to end, A/B: two identical rotators over the same local proxy, used in strict
-   alternation (the pair's order flips every time) so both see the same machine load. For each
-   request: wall time and this thread's CPU time (``thread_time_ns``, blind to preemption by
-   other processes, so less noisy). Scenarios, each against a plain rotator:
+1. End to end, A/B: identical rotators over the same local proxy. Sync: a plain rotator and
+   one of each scenario below, all called once per round in an order that rotates and flips
+   every round, so every scenario and the plain rotator see the same machine load and the
+   integration and the prometheus-client wrapper are compared under the same conditions.
+   Async: the plain and the instrumented rotator in strict alternation (the pair's order flips
+   every time). For each request: wall time and this thread's CPU time (``thread_time_ns``,
+   blind to preemption by other processes, so less noisy). Scenarios, each against the plain
+   rotator:
 
    * ``control``: another plain rotator (A/A): the noise floor;
    * ``integration_sync`` / ``integration_async``: the rotator instrumented with ``instrument()``;
@@ -16,15 +20,21 @@ GIL), ProxyWhirl 0.3.3, and a real MetricsProducer whose in-process transport on
      (labelled ``Counter.inc`` + ``Histogram.observe``): what any per-request instrumentation
      costs inside a real request.
 
-2. Inside real instrumented requests: time in the integration's own code before and after
-   ProxyWhirl's call (``_begin``, ``_finish``) and in ``producer.emit()`` within it, sampled with
-   ``perf_counter_ns`` (the sampling wrappers add their own cost; timer overhead reported).
+   The added CPU is the request thread's. The producer's flush thread (encoding and handing
+   over the events: work the prometheus wrapper does not do at all) is reported beside it, per
+   request, and not included.
+
+2. Inside real instrumented requests: time in the integration's own code around ProxyWhirl's
+   call (the wrapper's time minus the wrapped method's), in ``Instrumentation._settle`` (outcome,
+   labels, emit) and in ``producer.emit()`` within it, sampled with ``perf_counter_ns`` (the
+   sampling wrappers add their own cost; timer overhead reported).
 3. Isolated: CPU per call against a stub that does what ProxyWhirl and httpx do with the seams
    (asks the strategy, drives the ``auth=`` flow once, httpx's default ``Auth()`` flow when no
    ``auth=`` is given, reports the result to the strategy), minus the bare stub, for the
    integration and, in the same interleaved blocks, the minimal prometheus-client wrapper; best
-   and median of blocks of ``thread_time_ns``. This is the hot-cache cost; (1) shows the cost in
-   situ, where caches are cold after ProxyWhirl's and httpx's own work.
+   and median of blocks of ``thread_time_ns``. This is the hot-cache cost. The same with cold
+   caches (16 MiB copied before each call, as ProxyWhirl's and httpx's work and the other
+   processes do between requests in situ) approaches the cost in (1) without its noise.
 
 The headline is target 3 of the speed work: the integration's added CPU per request at or below
 the minimal prometheus-client wrapper's, both measured in the same run.
@@ -161,23 +171,33 @@ def _prometheus_wrapped(rotator: ProxyWhirl) -> None:
     rotator.get = get  # type: ignore[method-assign]
 
 
-def _ab_sync(
-    first: Callable[[str], Any], second: Callable[[str], Any], url: str, pairs: int
-) -> dict[str, Any]:
+def _rounds_sync(
+    calls: dict[str, Callable[[str], Any]], url: str, rounds: int
+) -> tuple[dict[str, list[int]], dict[str, list[int]], int]:
+    """Every callable once per round, in an order that rotates and flips every round, so each
+    sees the same machine load and follows each other equally often: wall and CPU time per call
+    by name, and the CPU time of this process's other threads over all rounds."""
+    names = list(calls)
     for _ in range(WARMUP):
-        first(url)
-        second(url)
-    wall: tuple[list[int], list[int]] = ([], [])
-    cpu: tuple[list[int], list[int]] = ([], [])
+        for name in names:
+            calls[name](url)
+    wall: dict[str, list[int]] = {name: [] for name in names}
+    cpu: dict[str, list[int]] = {name: [] for name in names}
     clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
-    for i in range(pairs):
-        for side in (0, 1) if i % 2 else (1, 0):
-            call = first if side == 0 else second
+    process_before, thread_before = time.process_time_ns(), cpu_clock()
+    for i in range(rounds):
+        k = i % len(names)
+        order = names[k:] + names[:k]
+        if i % 2:
+            order.reverse()
+        for name in order:
+            call = calls[name]
             t0, c0 = clock(), cpu_clock()
             call(url)
-            cpu[side].append(cpu_clock() - c0)
-            wall[side].append(clock() - t0)
-    return _ab_report(wall, cpu)
+            cpu[name].append(cpu_clock() - c0)
+            wall[name].append(clock() - t0)
+    other_threads_ns = (time.process_time_ns() - process_before) - (cpu_clock() - thread_before)
+    return wall, cpu, other_threads_ns
 
 
 async def _ab_async(
@@ -234,6 +254,10 @@ def _median_of_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     combined["other_wall_p50_us"] = statistics.median(r["other_wall"]["p50_us"] for r in runs)
     combined["plain_cpu_p50_us"] = statistics.median(r["plain_cpu"]["p50_us"] for r in runs)
     combined["added_cpu_p50_us_each_run"] = [round(r["added_cpu_p50_us"], 1) for r in runs]
+    if all("flush_thread_cpu_per_request_us" in r for r in runs):
+        combined["flush_thread_cpu_per_request_us"] = statistics.median(
+            r["flush_thread_cpu_per_request_us"] for r in runs
+        )
     return combined
 
 
@@ -242,23 +266,34 @@ def _plain(healthy: LabProxy) -> ProxyWhirl:
 
 
 def _end_to_end_sync(lab: RemoteLab, pairs: int) -> dict[str, Any]:
+    """Plain, control, instrumented and prometheus-wrapped rotators in the same rounds: each
+    scenario is the A/B of its rotator against the plain one, and the integration and the
+    prometheus-client wrapper are measured under the same conditions."""
     url = lab.target_url("/ok")
-    report: dict[str, Any] = {}
-    plain, control = _plain(lab.healthy), _plain(lab.healthy)
-    report["control"] = _ab_sync(plain.get, control.get, url, pairs)
-    instrumented = _plain(lab.healthy)
     producer = _producer()
-    instrument(instrumented, producer, pool="bench")
-    report["integration_sync"] = _ab_sync(plain.get, instrumented.get, url, pairs)
+    rotators = {name: _plain(lab.healthy) for name in ("plain", "control", "integration")}
+    instrument(rotators["integration"], producer, pool="bench")
+    rotators["prometheus"] = _plain(lab.healthy)
+    _prometheus_wrapped(rotators["prometheus"])
+    wall, cpu, other_threads_ns = _rounds_sync(
+        {name: rotator.get for name, rotator in rotators.items()}, url, pairs
+    )
+    report: dict[str, Any] = {}
+    for scenario, name in (
+        ("control", "control"),
+        ("integration_sync", "integration"),
+        ("reference_prometheus", "prometheus"),
+    ):
+        report[scenario] = _ab_report((wall["plain"], wall[name]), (cpu["plain"], cpu[name]))
     producer.flush(timeout_s=30.0)
     stats = producer.stats()
     report["integration_sync"]["producer_emitted"] = stats.emitted
     report["integration_sync"]["producer_rejected"] = stats.rejected
+    # Not in the added CPU above (this thread's only): the producer's flush thread encoding and
+    # handing over the events, the only other thread here. The prometheus wrapper ships nothing.
+    report["integration_sync"]["flush_thread_cpu_per_request_us"] = other_threads_ns / pairs / 1e3
     producer.close()
-    reference = _plain(lab.healthy)
-    _prometheus_wrapped(reference)
-    report["reference_prometheus"] = _ab_sync(plain.get, reference.get, url, pairs)
-    for rotator in (plain, control, instrumented, reference):
+    for rotator in rotators.values():
         rotator.__exit__(None, None, None)
     return report
 
@@ -282,59 +317,75 @@ async def _end_to_end_async(lab: RemoteLab, pairs: int) -> dict[str, Any]:
 
 
 class _Sampler:
-    """Times Instrumentation._begin/_finish and producer.emit inside real requests.
+    """Times, inside real requests, the integration's own code around ProxyWhirl's call (the
+    wrapper's time minus that of the method it wraps), ``Instrumentation._settle`` (outcome,
+    labels, emit) and ``producer.emit()`` within it.
 
-    The request wrappers bind ``_begin``/``_finish`` when ``instrument()`` creates them, so the
-    timed versions are installed on the class first and the rotator is instrumented inside.
+    The request wrappers bind ``_settle`` when ``instrument()`` creates them, so the timed
+    version is installed on the class first and the rotator is instrumented inside.
     """
 
     def __init__(self) -> None:
-        self.begin_ns: list[int] = []
-        self.finish_ns: list[int] = []
+        self.hook_ns: list[int] = []
+        self.settle_ns: list[int] = []
         self.emit_ns: list[int] = []
-        self._saved = (Instrumentation._begin, Instrumentation._finish)
+        self._inner_ns = 0
+        self._saved = Instrumentation._settle
 
     def __enter__(self) -> _Sampler:
         clock = time.perf_counter_ns
-        begin, finish = self._saved
-        begin_ns, finish_ns = self.begin_ns, self.finish_ns
+        settle, settle_ns = self._saved, self.settle_ns
 
-        def timed_begin(handle: Instrumentation, url: Any, kwargs: dict[str, Any]) -> Any:
+        def timed_settle(handle: Instrumentation, *args: Any) -> None:
             t0 = clock()
-            result = begin(handle, url, kwargs)
-            begin_ns.append(clock() - t0)
-            return result
+            settle(handle, *args)
+            settle_ns.append(clock() - t0)
 
-        def timed_finish(handle: Instrumentation, *args: Any) -> None:
-            t0 = clock()
-            finish(handle, *args)
-            finish_ns.append(clock() - t0)
-
-        Instrumentation._begin = timed_begin  # type: ignore[assignment,method-assign]
-        Instrumentation._finish = timed_finish  # type: ignore[assignment,method-assign]
+        Instrumentation._settle = timed_settle  # type: ignore[assignment,method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        Instrumentation._begin, Instrumentation._finish = self._saved  # type: ignore[method-assign]
+        Instrumentation._settle = self._saved  # type: ignore[method-assign]
 
-    def time_emit(self, handle: Instrumentation, producer: MetricsProducer) -> None:
+    def instrument(self, rotator: ProxyWhirl, producer: MetricsProducer) -> Callable[[str], Any]:
+        """Instrument ``rotator`` with its own method timed; returns the timed request call."""
         clock = time.perf_counter_ns
+        original, sampler = rotator.get, self
+
+        def timed_original(url: str, **kwargs: Any) -> httpx.Response:
+            t0 = clock()
+            try:
+                return original(url, **kwargs)
+            finally:
+                sampler._inner_ns = clock() - t0
+
+        rotator.get = timed_original  # type: ignore[method-assign]
+        handle = instrument(rotator, producer, pool="bench")
         emit, emit_ns = producer.emit, self.emit_ns
 
         class TimedEmitter:
-            def emit(self, *args: Any, **fields: Any) -> bool:
+            def emit(self, *args: Any) -> bool:
                 t0 = clock()
-                accepted = emit(*args, **fields)
+                accepted = emit(*args)
                 emit_ns.append(clock() - t0)
                 return accepted
 
         handle._producer = TimedEmitter()  # type: ignore[assignment]
+        instrumented, hook_ns = rotator.get, self.hook_ns
+
+        def call(url: str) -> Any:
+            t0 = clock()
+            response = instrumented(url)
+            hook_ns.append(clock() - t0 - sampler._inner_ns)
+            return response
+
+        return call
 
     def report(self) -> dict[str, Any]:
         return {
-            "begin": _summary(self.begin_ns),
-            "finish": _summary(self.finish_ns),
-            "emit_within_finish": _summary(self.emit_ns),
+            "hook_around_call": _summary(self.hook_ns),
+            "settle": _summary(self.settle_ns),
+            "emit_within_settle": _summary(self.emit_ns),
         }
 
 
@@ -345,9 +396,9 @@ def _in_request(lab: RemoteLab, samples: int) -> dict[str, Any]:
     for _ in range(WARMUP):
         rotator.get(url)
     with _Sampler() as sampler:
-        sampler.time_emit(instrument(rotator, producer, pool="bench"), producer)
+        call = sampler.instrument(rotator, producer)
         for _ in range(samples):
-            rotator.get(url)
+            call(url)
     producer.close()
     rotator.__exit__(None, None, None)
     return sampler.report()
@@ -430,12 +481,50 @@ def _isolated(healthy: LabProxy, calls: int, blocks: int = 25) -> dict[str, Any]
     return report
 
 
+def _isolated_cold(healthy: LabProxy, calls: int, evict_mib: int = 16) -> dict[str, Any]:
+    """(3) with cold caches: before each call, 16 MiB are copied (more than this machine's
+    caches hold), as ProxyWhirl's and httpx's own work and the other processes do between two
+    requests in situ. CPU per call (p50 of ``thread_time_ns``, copy excluded) minus the bare
+    stub's, the calls of the three stubs rotating."""
+    producer = _producer()
+    stubs = {name: _StubRotator(_proxy(healthy)) for name in ("bare", "integration", "prometheus")}
+    instrument(stubs["integration"], producer, pool="bench")
+    _prometheus_wrapped(stubs["prometheus"])
+    gets = {name: stub.get for name, stub in stubs.items()}
+    names = list(gets)
+    for _ in range(WARMUP):
+        for name in names:
+            gets[name]("http://t/")
+    ns: dict[str, list[int]] = {name: [] for name in names}
+    scratch, source = bytearray(evict_mib << 20), bytes(evict_mib << 20)
+    cpu_clock = time.thread_time_ns
+    for i in range(calls):
+        k = i % len(names)
+        for name in names[k:] + names[:k]:
+            scratch[:] = source
+            c0 = cpu_clock()
+            gets[name]("http://t/")
+            ns[name].append(cpu_clock() - c0)
+    producer.close()
+    p50 = {name: statistics.median(values) / 1000 for name, values in ns.items()}
+    integration, prometheus = p50["integration"] - p50["bare"], p50["prometheus"] - p50["bare"]
+    return {
+        "calls": calls,
+        "evicted_mib": evict_mib,
+        "stub_bare_cpu_us": p50["bare"],
+        "integration_cpu_us": integration,
+        "prometheus_wrapper_cpu_us": prometheus,
+        "ratio_integration_vs_prometheus": integration / prometheus,
+    }
+
+
 def _headline(report: dict[str, Any]) -> dict[str, Any]:
     """Target 3: added CPU per request, the integration against the prometheus-client wrapper."""
     e2e = report["end_to_end"]
     hook = e2e["integration_sync"]["added_cpu_p50_us"]
     prom = e2e["reference_prometheus"]["added_cpu_p50_us"]
     iso = report["isolated"]["best"]
+    cold = report["isolated_cold"]
     return {
         "end_to_end_added_cpu_us": {"integration_sync": hook, "prometheus_wrapper": prom},
         "end_to_end_ratio": hook / prom if prom > 0 else None,
@@ -446,6 +535,14 @@ def _headline(report: dict[str, Any]) -> dict[str, Any]:
         },
         "isolated_ratio": iso["ratio_integration_vs_prometheus"],
         "isolated_met": iso["integration_cpu_us"] <= iso["prometheus_wrapper_cpu_us"],
+        "isolated_cold_added_cpu_us": {
+            "integration": cold["integration_cpu_us"],
+            "prometheus_wrapper": cold["prometheus_wrapper_cpu_us"],
+        },
+        "isolated_cold_ratio": cold["ratio_integration_vs_prometheus"],
+        "flush_thread_cpu_per_request_us": e2e["integration_sync"].get(
+            "flush_thread_cpu_per_request_us"
+        ),
     }
 
 
@@ -465,9 +562,10 @@ def _print(report: dict[str, Any]) -> None:
         )
     inside = report["in_request"]
     print(
-        "inside instrumented requests (p50): "
-        f"begin {inside['begin']['p50_us']:.1f} us, finish {inside['finish']['p50_us']:.1f} us "
-        f"(of which emit {inside['emit_within_finish']['p50_us']:.1f} us)"
+        "inside instrumented requests (p50, wall): the hook around the call "
+        f"{inside['hook_around_call']['p50_us']:.1f} us, of which settle "
+        f"{inside['settle']['p50_us']:.1f} us, of which emit "
+        f"{inside['emit_within_settle']['p50_us']:.1f} us"
     )
     for label in ("best", "median"):
         iso = report["isolated"][label]
@@ -478,7 +576,20 @@ def _print(report: dict[str, Any]) -> None:
             f"{iso['prometheus_wrapper_cpu_us']:.2f} us ({ratio:.2f}x; stub alone "
             f"{iso['stub_bare_cpu_us']:.2f} us), emit alone {iso['emit_cpu_us']:.2f} us"
         )
+    cold = report["isolated_cold"]
+    print(
+        f"isolated, cold caches ({cold['evicted_mib']} MiB evicted before each call, p50): "
+        f"integration {cold['integration_cpu_us']:.2f} us, prometheus-client wrapper "
+        f"{cold['prometheus_wrapper_cpu_us']:.2f} us "
+        f"({cold['ratio_integration_vs_prometheus']:.2f}x)"
+    )
     head = report["headline"]
+    flush = head["flush_thread_cpu_per_request_us"]
+    if flush is not None:
+        print(
+            f"not in the added CPU: the producer's flush thread, {flush:.2f} us CPU per request "
+            "(encoding and handing over the events; the prometheus wrapper ships nothing)"
+        )
     e2e_ratio = head["end_to_end_ratio"]
     print(
         "target 3, added CPU per request vs the prometheus-client wrapper: end to end "
@@ -509,6 +620,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="runs of every A/B scenario")
     parser.add_argument("--samples", type=int, default=2000, help="sampled instrumented requests")
     parser.add_argument("--isolated-calls", type=int, default=50_000)
+    parser.add_argument("--cold-calls", type=int, default=3000, help="calls per stub, cold caches")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON")
     ns = parser.parse_args()
     loguru_logger.disable("proxywhirl")
@@ -532,6 +644,7 @@ def main() -> None:
         report["end_to_end"] = {name: _median_of_runs(r) for name, r in runs.items()}
         report["in_request"] = _in_request(lab, ns.samples)
         report["isolated"] = _isolated(lab.healthy, ns.isolated_calls)
+        report["isolated_cold"] = _isolated_cold(lab.healthy, ns.cold_calls)
     finally:
         lab.close()
     report["load_average_after"] = list(os.getloadavg())

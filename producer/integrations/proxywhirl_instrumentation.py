@@ -1,10 +1,12 @@
 """The handle of one instrumented ProxyWhirl rotator: request wrappers and event emission.
 
 See :mod:`producer.integrations.proxywhirl` for what is instrumented and why. Each wrapped call
-runs ``_begin`` (a :class:`~producer.integrations.httpx_observer.RequestObserver`, passed as
-``auth=`` and put in the context variable the strategy wrapper writes the proxy into), then
-ProxyWhirl's own method, then ``_finish`` (outcome, labels, one ``emit()``). ``_begin`` and
-``_finish`` never raise: their failures are counted and logged (rate-limited, type only).
+creates a :class:`~producer.integrations.httpx_observer.RequestObserver` (passed as ``auth=``
+and put in the context variable the strategy wrapper writes the proxy into), calls ProxyWhirl's
+own method, then decides the outcome and labels and makes one ``emit()``. The common request is
+handled inline by the wrapper and :meth:`Instrumentation._settle`; any other by ``_begin``,
+``_finish`` and ``_record``, which decide the same event. None of them raises: their failures
+are counted and logged (rate-limited, type only).
 """
 
 from __future__ import annotations
@@ -188,12 +190,42 @@ class Instrumentation:
 
     # ------------------------------------------------------------------ request path
 
+    # The common request (instrumented, no ``auth=`` of the user's, a URL without credentials,
+    # one attempt answered with 100-399 by a proxy the strategy wrapper saw) is prepared in the
+    # wrapper's own frame and settled by _settle: in situ, after ProxyWhirl's and httpx's work has
+    # pushed ours out of the CPU caches, each further frame, call and object touched costs more
+    # than its instructions (benchmarks/proxywhirl_overhead.py, "cold" block). Any other request
+    # takes _begin, _finish and _record, which decide the same event
+    # (tests/integration_proxywhirl/test_fast_path.py holds the two paths equal).
+
     def _wrapper(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        begin, finish = self._begin, self._finish
+        handle, begin, finish, settle = self, self._begin, self._finish, self._settle
+        internal_error = self._internal_error
+        new_observer, set_request, clock = (
+            RequestObserver,
+            CURRENT_REQUEST.set,
+            time.perf_counter_ns,
+        )
 
         @functools.wraps(original)
         def instrumented(url: Any, *args: Any, **kwargs: Any) -> Any:
-            begun = begin(url, kwargs)
+            begun: _Begun | None
+            try:
+                if (
+                    handle._active
+                    and "auth" not in kwargs
+                    and type(url) is str
+                    and "@" not in url
+                    and handle._rotator.strategy is handle._strategy
+                ):
+                    observer = new_observer()  # the class defaults fit this request
+                    begun = (observer, set_request(observer), clock())
+                    kwargs["auth"] = observer
+                else:
+                    begun = begin(url, kwargs)
+            except Exception as exc:
+                internal_error("begin", exc)
+                begun = None
             if begun is None:
                 return original(url, *args, **kwargs)
             try:
@@ -201,17 +233,39 @@ class Instrumentation:
             except BaseException as exc:
                 finish(begun, url, None, exc)
                 raise
-            finish(begun, url, response, None)
+            settle(begun, url, response)
             return response
 
         return instrumented
 
     def _async_wrapper(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        begin, finish = self._begin, self._finish
+        handle, begin, finish, settle = self, self._begin, self._finish, self._settle
+        internal_error = self._internal_error
+        new_observer, set_request, clock = (
+            RequestObserver,
+            CURRENT_REQUEST.set,
+            time.perf_counter_ns,
+        )
 
         @functools.wraps(original)
         async def instrumented(url: Any, *args: Any, **kwargs: Any) -> Any:
-            begun = begin(url, kwargs)
+            begun: _Begun | None
+            try:
+                if (
+                    handle._active
+                    and "auth" not in kwargs
+                    and type(url) is str
+                    and "@" not in url
+                    and handle._rotator.strategy is handle._strategy
+                ):
+                    observer = new_observer()
+                    begun = (observer, set_request(observer), clock())
+                    kwargs["auth"] = observer
+                else:
+                    begun = begin(url, kwargs)
+            except Exception as exc:
+                internal_error("begin", exc)
+                begun = None
             if begun is None:
                 return await original(url, *args, **kwargs)
             try:
@@ -219,7 +273,7 @@ class Instrumentation:
             except BaseException as exc:
                 finish(begun, url, None, exc)
                 raise
-            finish(begun, url, response, None)
+            settle(begun, url, response)
             return response
 
         return instrumented
@@ -256,6 +310,40 @@ class Instrumentation:
         kwargs["auth"] = observer
         return observer
 
+    def _settle(self, begun: _Begun, url: Any, response: httpx.Response) -> None:
+        """Emit the event of a request that returned ``response``: the common request (one
+        attempt, status 100-399, proxy known) here, any other through :meth:`_record`.
+        Never raises."""
+        end_ns = time.perf_counter_ns()
+        observer, token, start_ns = begun
+        try:  # noqa: SIM105 - no context manager on the request path
+            CURRENT_REQUEST.reset(token)
+        except ValueError:
+            pass  # a coroutine closed by the GC finishes in another context: nothing to undo
+        try:
+            status = response.status_code
+            proxy = observer.proxy
+            if observer.attempts != 1 or proxy is None or not 100 <= status < 400:
+                self._record(observer, end_ns - start_ns, url, response, None)
+                return
+            pool, region, proxy_id = self._labeler.labels(proxy)
+            if not self._producer.emit(
+                pool,
+                region,
+                proxy_id,
+                _SUCCESS,
+                (end_ns - start_ns) / 1e6,
+                status,
+                response.num_bytes_downloaded,
+                observer.bytes_out,
+                1,
+                target_domain(url) if self._include_domain else None,
+            ):
+                with self._lock:
+                    self._refused += 1
+        except Exception as exc:
+            self._internal_error("finish", exc)
+
     def _finish(
         self,
         begun: _Begun,
@@ -263,13 +351,25 @@ class Instrumentation:
         response: httpx.Response | None,
         error: BaseException | None,
     ) -> None:
-        """Emit the request's event. Never raises. On the request path: kept flat."""
+        """Emit the request's event (any outcome). Never raises."""
         end_ns = time.perf_counter_ns()
         observer, token, start_ns = begun
         try:  # noqa: SIM105 - no context manager on the request path
             CURRENT_REQUEST.reset(token)
         except ValueError:
             pass  # a coroutine closed by the GC finishes in another context: nothing to undo
+        self._record(observer, end_ns - start_ns, url, response, error)
+
+    def _record(
+        self,
+        observer: RequestObserver,
+        elapsed_ns: int,
+        url: Any,
+        response: httpx.Response | None,
+        error: BaseException | None,
+    ) -> None:
+        """Decide the outcome and labels of a finished request and emit its event. Never
+        raises."""
         try:
             attempts = observer.attempts
             if response is not None and error is None:
@@ -302,7 +402,7 @@ class Instrumentation:
                 region,
                 proxy_id,
                 outcome,
-                (end_ns - start_ns) / 1e6,
+                elapsed_ns / 1e6,
                 status if status is not None and 100 <= status <= 599 else None,
                 bytes_in,
                 observer.bytes_out,
