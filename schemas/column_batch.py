@@ -10,13 +10,21 @@ event. Needs numpy (the ``server`` extra; the light install's modules do not imp
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
 
 from schemas.errors import DecodeError
-from schemas.events import MAX_RECORD_BYTES, Outcome
+from schemas.events import (
+    MAX_BYTES,
+    MAX_EVENTS_PER_BATCH,
+    MAX_LATENCY_MS,
+    MAX_RECORD_BYTES,
+    MAX_TS_MS,
+    Outcome,
+)
 from schemas.wire import (
     WireBatch,
     WireEvent,
@@ -104,9 +112,61 @@ _COLUMNS_MARK = b'"columns"'
 _top_level_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 
-def _column(name: str, values: list[int] | None, count: int, default: int) -> npt.NDArray[np.int64]:
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "ts_ms": (0, MAX_TS_MS),
+    "pool": (0, MAX_EVENTS_PER_BATCH),
+    "region": (0, MAX_EVENTS_PER_BATCH),
+    "source_host": (0, MAX_EVENTS_PER_BATCH),
+    "outcome": (0, MAX_EVENTS_PER_BATCH),
+    "proxy_id": (-1, MAX_EVENTS_PER_BATCH),
+    "target_domain": (-1, MAX_EVENTS_PER_BATCH),
+    "status_code": (0, 599),
+    "bytes_in": (0, MAX_BYTES),
+    "bytes_out": (0, MAX_BYTES),
+    "attempts": (1, 1000),
+}
+"""The ranges the schema gives array columns (:mod:`schemas.wire_columns`), for packed ones."""
+_INT64_LE = np.dtype("<i8")
+_FLOAT64_LE = np.dtype("<f8")
+
+
+def _unpacked(name: str, packed: str, count: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    """A packed column (hex of ``count`` little-endian 8-byte values) as an array."""
+    if len(packed) != count * 16:
+        raise DecodeError(
+            f"invalid record: {len(packed)} hex digits, expected 16 x `count` = {count * 16} - "
+            f"at `$.columns.{name}`"
+        )
+    try:
+        raw = bytes.fromhex(packed)
+    except ValueError as exc:
+        raise DecodeError(
+            f"invalid record: a packed column is not hexadecimal ({exc}) - at `$.columns.{name}`"
+        ) from exc
+    if len(raw) != count * 8:  # whitespace, which fromhex skips, took the place of digits
+        raise DecodeError(
+            f"invalid record: {len(raw)} packed bytes, expected 8 x `count` = {count * 8} - "
+            f"at `$.columns.{name}`"
+        )
+    return np.frombuffer(raw, dtype=dtype).astype(dtype.newbyteorder("="), copy=False)
+
+
+def _out_of_range(name: str, bad: npt.NDArray[np.bool_], expected: str) -> None:
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DecodeError(f"invalid record: Expected {expected} - at `$.columns.{name}[{i}]`")
+
+
+def _column(
+    name: str, values: list[int] | str | None, count: int, default: int
+) -> npt.NDArray[np.int64]:
     if values is None:
         return np.full(count, default, dtype=np.int64)
+    if isinstance(values, str):
+        column = _unpacked(name, values, count, _INT64_LE)
+        low, high = _INT_RANGES[name]
+        _out_of_range(name, (column < low) | (column > high), f"`int` within [{low}, {high}]")
+        return column
     if len(values) != count:
         raise DecodeError(
             f"invalid record: {len(values)} values, expected `count` = {count} - "
@@ -115,8 +175,23 @@ def _column(name: str, values: list[int] | None, count: int, default: int) -> np
     return np.array(values, dtype=np.int64)
 
 
+def _latencies(values: list[float] | str, count: int) -> npt.NDArray[np.float64]:
+    if isinstance(values, str):
+        column = _unpacked("latency_ms", values, count, _FLOAT64_LE)
+        # NaN fails both comparisons, so it is refused too.
+        inside = (column >= 0.0) & (column <= MAX_LATENCY_MS)
+        _out_of_range("latency_ms", ~inside, f"`float` within [0.0, {MAX_LATENCY_MS}]")
+        return column
+    if len(values) != count:
+        raise DecodeError(
+            f"invalid record: {len(values)} values, expected `count` = {count} - "
+            "at `$.columns.latency_ms`"
+        )
+    return np.array(values, dtype=np.float64)
+
+
 def _codes(
-    name: str, values: list[int] | None, count: int, dictionary: list[str] | list[Outcome]
+    name: str, values: list[int] | str | None, count: int, dictionary: list[str] | list[Outcome]
 ) -> npt.NDArray[np.int64]:
     """A label column, every index checked against its dictionary."""
     codes = _column(name, values, count, -1)
@@ -148,12 +223,7 @@ def _checked(wire: WireColumnBatch) -> ColumnBatch:
             "at `$.columns.event_id`"
         )
     ts_ms = _column("ts_ms", cols.ts_ms, count, 0)
-    if len(cols.latency_ms) != count:
-        raise DecodeError(
-            f"invalid record: {len(cols.latency_ms)} values, expected `count` = {count} - "
-            "at `$.columns.latency_ms`"
-        )
-    latency_ms = np.array(cols.latency_ms, dtype=np.float64)
+    latency_ms = _latencies(cols.latency_ms, count)
     required = {"pool": dicts.pool, "region": dicts.region, "source_host": dicts.source_host}
     codes = {name: _codes(name, getattr(cols, name), count, d) for name, d in required.items()}
     outcome_local = _codes("outcome", cols.outcome, count, dicts.outcome)

@@ -23,6 +23,13 @@ hold indexes into the dictionary of the same name; ``-1`` means "none" in the tw
 ``bytes_out`` (all 0) and ``attempts`` (all 1). Ranges, patterns and the privacy rules are those
 of v1, checked once per dictionary entry.
 
+Numeric columns may also be *packed*: one string, the hexadecimal of ``count`` little-endian
+8-byte values (signed integers; doubles for ``latency_ms``), same ranges. A packed column decodes
+straight into an array, with no number object per value, which is most of what decoding an
+envelope of arrays costs; producers pack with the standard library (``array``, ``bytes.hex``).
+Hex rather than base64: Python decodes it three times faster, and compressed (zstd) it is
+smaller than base64 and within 6% of the arrays.
+
 This module holds the wire structs and the encoder (msgspec only: producers need no numpy);
 :mod:`schemas.column_batch` decodes into numpy columns.
 """
@@ -58,22 +65,33 @@ class WireDictionaries(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     target_domain: Annotated[list[_Domain], msgspec.Meta(max_length=MAX_EVENTS_PER_BATCH)] = []
 
 
+_Packed = Annotated[
+    str,
+    msgspec.Meta(
+        description="The column packed: hexadecimal of `count` little-endian 8-byte values "
+        "(signed integers; IEEE 754 doubles for latency_ms), 16 digits a value, with the "
+        "same ranges as the array form"
+    ),
+]
+"""A numeric column as one string instead of an array (see the module docstring)."""
+
+
 class WireColumns(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One array per event field of a v2 envelope."""
+    """One array per event field of a v2 envelope (numeric ones as an array or packed)."""
 
     event_id: list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]]
-    ts_ms: list[_TimeMs]
-    latency_ms: list[Annotated[float, msgspec.Meta(ge=0.0, le=MAX_LATENCY_MS)]]
-    pool: list[_Index]
-    region: list[_Index]
-    source_host: list[_Index]
-    outcome: list[_Index]
-    proxy_id: list[_OptionalIndex] | None = None
-    status_code: list[Annotated[int, msgspec.Meta(ge=0, le=599)]] | None = None
-    bytes_in: list[_Bytes] | None = None
-    bytes_out: list[_Bytes] | None = None
-    attempts: list[Annotated[int, msgspec.Meta(ge=1, le=1000)]] | None = None
-    target_domain: list[_OptionalIndex] | None = None
+    ts_ms: list[_TimeMs] | _Packed
+    latency_ms: list[Annotated[float, msgspec.Meta(ge=0.0, le=MAX_LATENCY_MS)]] | _Packed
+    pool: list[_Index] | _Packed
+    region: list[_Index] | _Packed
+    source_host: list[_Index] | _Packed
+    outcome: list[_Index] | _Packed
+    proxy_id: list[_OptionalIndex] | _Packed | None = None
+    status_code: list[Annotated[int, msgspec.Meta(ge=0, le=599)]] | _Packed | None = None
+    bytes_in: list[_Bytes] | _Packed | None = None
+    bytes_out: list[_Bytes] | _Packed | None = None
+    attempts: list[Annotated[int, msgspec.Meta(ge=1, le=1000)]] | _Packed | None = None
+    target_domain: list[_OptionalIndex] | _Packed | None = None
 
 
 class WireColumnBatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -33,7 +33,8 @@ from stream_app.core.contributions import Flush
 @dataclass(frozen=True)
 class Scenario:
     config: AggregatorConfig
-    ops: list[tuple[str, int, list[WireEvent], bool]]  # (kind, now_ms, record, as v2)
+    ops: list[tuple[str, int, list[WireEvent], bool, bool]]
+    """(kind, now_ms, record, as v2, with packed columns)"""
 
 
 @st.composite
@@ -50,7 +51,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         max_event_age_ms=draw(st.sampled_from([None, 4_000])),
     )
     wall = T0_MS + draw(st.integers(0, 9_999))
-    ops: list[tuple[str, int, list[WireEvent], bool]] = []
+    ops: list[tuple[str, int, list[WireEvent], bool, bool]] = []
     for _ in range(draw(st.integers(1, 25))):
         kind = draw(st.sampled_from(["add"] * 6 + ["flush", "close"]))
         wall += draw(st.sampled_from([0, 100, 500, 1_000, 7_000]))
@@ -62,7 +63,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                 draw(wire_events(sent + draw(st.integers(-(grace_ms + 6_000), 3_000))))
                 for _ in range(size)
             ]
-        ops.append((kind, wall, record, draw(st.booleans())))
+        ops.append((kind, wall, record, draw(st.booleans()), draw(st.booleans())))
     return Scenario(config, ops)
 
 
@@ -112,14 +113,19 @@ def test_columnar_path_matches_v1_exactly_when_groups_are_sorted(s: Scenario) ->
 def _matches_v1_exactly(s: Scenario) -> None:
     v1 = WindowAggregator(s.config)
     v2 = WindowAggregator(s.config)
-    for offset, (kind, now_ms, record, columnar) in enumerate(s.ops):
+    for offset, (kind, now_ms, record, columnar, packed) in enumerate(s.ops):
         if kind == "add":
             record_ms = now_ms - 200
             at = {"source": "t", "partition": 0, "offset": offset, "now_ms": now_ms}
             v1.add(record, record_ms=record_ms, **at)  # type: ignore[arg-type]
             if columnar:
                 data = encode_columnar(
-                    record, batch_id=f"b{offset}", source_host="host-1", pool="pool-a", sent_ms=1
+                    record,
+                    batch_id=f"b{offset}",
+                    source_host="host-1",
+                    pool="pool-a",
+                    sent_ms=1,
+                    packed=packed,
                 )
                 v2.add_columns(decode_columns(data), record_ms=record_ms, **at)  # type: ignore[arg-type]
             else:
@@ -174,9 +180,11 @@ def test_bulk_bucket_keys_on_random_latencies(latencies: list[float]) -> None:
     assert got == [bucket_key(x) for x in latencies]
 
 
-@given(st.lists(wire_events(), min_size=1, max_size=20))
-def test_v2_round_trip(events: list[WireEvent]) -> None:
-    data = encode_columnar(events, batch_id="b", source_host="host-1", pool="pool-a", sent_ms=5)
+@given(st.lists(wire_events(), min_size=1, max_size=20), st.booleans())
+def test_v2_round_trip(events: list[WireEvent], packed: bool) -> None:
+    data = encode_columnar(
+        events, batch_id="b", source_host="host-1", pool="pool-a", sent_ms=5, packed=packed
+    )
     decoded = decode_any(data)
     assert not isinstance(decoded, WireEvent)
     assert decoded.events() == events  # type: ignore[union-attr]

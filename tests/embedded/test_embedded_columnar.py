@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from producer import MetricsProducer, ProducerSettings
+from producer.columnar import encode_columnar
 from producer.envelope import EnvelopeSchema, build_envelope
 from schemas.aggregates import WindowAggregate
 from schemas.events import Outcome
@@ -161,9 +162,14 @@ def test_a_bad_v2_record_is_a_dead_letter_naming_the_field() -> None:
     pipeline = EmbeddedPipeline(
         PipelineSettings(window_s=10, grace_ms=2_000), sink, letters, clock=lambda: NOW_MS
     )
-    good = build_envelope(
-        "pool-a", _events(4, NOW_MS - 1_000)[::2], source_host="h", batch_id="g", schema="v2"
-    ).payload
+    good = encode_columnar(  # numeric columns as JSON arrays, to spoil one index
+        _events(4, NOW_MS - 1_000)[::2],
+        batch_id="g",
+        source_host="h",
+        pool="pool-a",
+        sent_ms=NOW_MS,
+        packed=False,
+    )
     bad = good.replace(b'"region":[0,', b'"region":[9,')
     assert bad != good
     pipeline.process_record(bad, NOW_MS)

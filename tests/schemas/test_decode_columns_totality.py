@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
+import struct
 from typing import Any
 
 import pytest
@@ -203,3 +205,103 @@ def test_v1_envelopes_and_bare_events_are_still_accepted() -> None:
 def test_an_unknown_schema_version_is_refused() -> None:
     with pytest.raises(DecodeError, match="schema_version"):
         decode_any(json.dumps({**GOOD, "schema_version": 3}).encode())
+
+
+# -- packed numeric columns (hex of little-endian 8-byte values) ---------------------------------
+
+NUMERIC = [name for name in COLUMNS if name != "event_id"]
+_RANGES: dict[str, tuple[float, float]] = {
+    "ts_ms": (0, MAX_TS_MS),
+    "latency_ms": (0.0, 86_400_000.0),
+    "pool": (0, 100_000),
+    "region": (0, 100_000),
+    "source_host": (0, 100_000),
+    "outcome": (0, 100_000),
+    "proxy_id": (-1, 100_000),
+    "target_domain": (-1, 100_000),
+    "status_code": (0, 599),
+    "bytes_in": (0, MAX_BYTES),
+    "bytes_out": (0, MAX_BYTES),
+    "attempts": (1, 1000),
+}
+
+
+def _pack(name: str, values: list[Any]) -> str:
+    code = "d" if name == "latency_ms" else "q"
+    return struct.pack(f"<{len(values)}{code}", *values).hex()
+
+
+def _all_packed() -> dict[str, Any]:
+    doc = copy.deepcopy(GOOD)
+    for name in NUMERIC:
+        doc["columns"][name] = _pack(name, doc["columns"][name])
+    return doc
+
+
+def _fields(batch: ColumnBatch) -> dict[str, list[Any]]:
+    return {name: getattr(batch, name).tolist() for name in NUMERIC}
+
+
+def test_packed_columns_decode_to_the_same_batch_as_arrays() -> None:
+    arrays = decode_any(json.dumps(GOOD).encode())
+    packed = decode_any(json.dumps(_all_packed()).encode())
+    assert isinstance(arrays, ColumnBatch)
+    assert isinstance(packed, ColumnBatch)
+    assert _fields(packed) == _fields(arrays)
+    assert packed.events() == arrays.events()
+
+
+@pytest.mark.parametrize("name", NUMERIC)
+def test_a_packed_value_out_of_its_range_is_refused_naming_it(name: str) -> None:
+    low, high = _RANGES[name]
+    for wrong in (low - 1, high + 1):
+        doc = _all_packed()
+        values = list(GOOD["columns"][name])
+        values[1] = float(wrong) if name == "latency_ms" else int(wrong)
+        doc["columns"][name] = _pack(name, values)
+        with pytest.raises(DecodeError, match=re.escape(f"$.columns.{name}[1]")):
+            decode_any(json.dumps(doc).encode())
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, -0.5])
+def test_a_packed_latency_that_is_not_a_finite_duration_is_refused(value: float) -> None:
+    doc = _all_packed()
+    doc["columns"]["latency_ms"] = _pack("latency_ms", [1.0, value, 2.0])
+    with pytest.raises(DecodeError, match=re.escape("$.columns.latency_ms[1]")):
+        decode_any(json.dumps(doc).encode())
+
+
+@pytest.mark.parametrize("name", NUMERIC)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "zz" * 24,
+        "00 " * 8,
+        " " + "0" * 47,
+        _pack("ts_ms", [1, 2]),
+        _pack("ts_ms", [1, 2, 3, 4]),
+        "",
+        "0" * 47,
+    ],
+    ids=["alphabet", "spaces", "space-in-length", "short", "long", "empty", "odd"],
+)
+def test_a_packed_column_that_is_not_count_values_is_refused_naming_it(
+    name: str, text: str
+) -> None:
+    doc = _all_packed()
+    doc["columns"][name] = text
+    with pytest.raises(DecodeError, match=re.escape(f"$.columns.{name}")):
+        decode_any(json.dumps(doc).encode())
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(NUMERIC), st.binary(max_size=40))
+def test_arbitrary_packed_bytes_decode_or_name_the_column(name: str, raw: bytes) -> None:
+    doc = _all_packed()
+    doc["columns"][name] = raw.hex()
+    result = decode(json.dumps(doc).encode())
+    if isinstance(result, DecodeError):
+        assert f"$.columns.{name}" in str(result)
+    else:
+        assert isinstance(result, ColumnBatch)
+        assert_storable(result)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
 import time
 import uuid
 from pathlib import Path
@@ -21,6 +22,7 @@ from api.app import create_app
 from api.routes.ingest import ingest_router
 from api.settings import ApiSettings
 from producer import MetricsProducer, ProducerSettings
+from producer.columnar import encode_columnar
 from producer.envelope import build_envelope
 from producer.http_transport import HttpTransport, HttpTransportSettings
 from producer.kafka_settings import KafkaTransportSettings
@@ -69,6 +71,13 @@ def _v2(batch_id: str, events: list[WireEvent], pool: str = "pool-a") -> bytes:
     return build_envelope(
         pool, events, source_host="host-1", batch_id=batch_id, schema="v2"
     ).payload
+
+
+def _v2_arrays(batch_id: str, events: list[WireEvent], pool: str = "pool-a") -> bytes:
+    """A v2 envelope with its numeric columns as JSON arrays (the producer packs them)."""
+    return encode_columnar(
+        events, batch_id=batch_id, source_host="host-1", pool=pool, sent_ms=1, packed=False
+    )
 
 
 def _post(rig: IngestRig, body: bytes) -> Any:
@@ -166,6 +175,36 @@ def _wrong_type(body: bytes) -> bytes:
     return json.dumps(doc).encode()
 
 
+def _packed(values: list[int]) -> str:
+    return struct.pack(f"<{len(values)}q", *values).hex()
+
+
+def _packed_bad_region_index(body: bytes) -> bytes:
+    doc = json.loads(_v2_to_packed(body))
+    regions = list(struct.unpack("<6q", bytes.fromhex(doc["columns"]["region"])))
+    doc["columns"]["region"] = _packed([9, *regions[1:]])
+    return json.dumps(doc).encode()
+
+
+def _packed_short_column(body: bytes) -> bytes:
+    doc = json.loads(_v2_to_packed(body))
+    doc["columns"]["bytes_in"] = _packed([1, 2, 3])
+    return json.dumps(doc).encode()
+
+
+def _v2_to_packed(body: bytes) -> bytes:
+    doc = json.loads(body)
+    batch = decode_any(body)
+    assert isinstance(batch, ColumnBatch)
+    return encode_columnar(
+        batch.events(),
+        batch_id=doc["batch_id"],
+        source_host=doc["source_host"],
+        pool=doc["pool"],
+        sent_ms=doc["sent_ms"],
+    )
+
+
 @pytest.mark.parametrize(
     ("spoil", "field"),
     [
@@ -173,14 +212,16 @@ def _wrong_type(body: bytes) -> bytes:
         (_short_column, "$.columns.latency_ms"),
         (_private_label, "$.dictionaries.region[1]"),
         (_wrong_type, "$.columns.ts_ms[3]"),
+        (_packed_bad_region_index, "$.columns.region[0]"),
+        (_packed_short_column, "$.columns.bytes_in"),
     ],
-    ids=["index", "length", "privacy", "type"],
+    ids=["index", "length", "privacy", "type", "packed-index", "packed-length"],
 )
 def test_a_malformed_v2_envelope_is_refused_whole_naming_the_field(
     rig: IngestRig, tmp_path: Path, spoil: Any, field: str
 ) -> None:
     rig.ingestor.recover(rig.storage, rig.database)
-    good = _v2("v2-bad", _events(6))
+    good = _v2_arrays("v2-bad", _events(6))
     bad = spoil(good)
     response = _post(rig, bad)
     assert response.status_code == 422, response.text
@@ -245,7 +286,7 @@ async def test_the_stateless_api_forwards_a_v2_envelope_as_sent(
         )
         events = _events(12, pool="pool-b")
         body = _v2("fw2-1", events, pool="pool-b")
-        bad = _bad_region_index(_v2("fw2-2", events, pool="pool-b"))
+        bad = _bad_region_index(_v2_arrays("fw2-2", events, pool="pool-b"))
         for payload, status, accepted in ((body, 200, 12), (bad, 422, 0), (body, 200, 0)):
             response = await asyncio.to_thread(client.post, PATH, content=payload, headers=AUTH)
             assert response.status_code == status, response.text

@@ -1,9 +1,10 @@
 """Columnar envelopes (schema v2) through a real worker: Kafka -> windows -> storage.
 
-v2 envelopes of simulated traffic, mixed with v1 envelopes of the same fleet, a repeated v2
-envelope (the producer's resend after a lost acknowledgement) and a v2 envelope whose index is
-outside its dictionary: storage must hold exactly the totals of the events, counted once, and the
-broken envelope must be dead-lettered with the field and the reason.
+v2 envelopes of simulated traffic (numeric columns packed in some, JSON arrays in others), mixed
+with v1 envelopes of the same fleet, a repeated v2 envelope (the producer's resend after a lost
+acknowledgement) and a v2 envelope whose index is outside its dictionary: storage must hold
+exactly the totals of the events, counted once, and the broken envelope must be dead-lettered
+with the field and the reason.
 """
 
 from __future__ import annotations
@@ -82,8 +83,13 @@ async def test_v2_envelopes_store_exact_totals_once_and_bad_ones_are_dead_letter
                 )
                 records.append((pool, encode_batch(batch)))
                 continue
-            v2 = encode_columnar(
-                chunk, batch_id=batch_id, source_host="h", pool=pool, sent_ms=origin
+            v2 = encode_columnar(  # numeric columns packed, or as arrays in every other one
+                chunk,
+                batch_id=batch_id,
+                source_host="h",
+                pool=pool,
+                sent_ms=origin,
+                packed=n % 2 == 1,
             )
             records.append((pool, v2))
             if n == 0:
