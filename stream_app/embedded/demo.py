@@ -87,6 +87,7 @@ async def run_demo(
                 fleet_key=settings.fleet_key,
                 batch_max_events=500,
                 close_at_exit=False,
+                envelope_schema="v2",  # the pipeline beside it reads columnar envelopes
             ),
             pipeline.transport(),
         )

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from pydantic import Field, SecretStr
 
 from producer import MetricsProducer, ProducerSettings
+from producer.envelope import EnvelopeSchema
 from producer.kafka import KafkaTransport, KafkaTransportSettings
 from stream_app.simulator import FleetSimulator, RealtimeReport, SimulatorSettings, run_realtime
 
@@ -39,6 +40,11 @@ class SimulatedProducerSettings(ProducerSettings):
         description="Only hashes addresses passed to proxy_id(); simulated ids come hashed",
     )
     close_at_exit: bool = False
+    envelope_schema: EnvelopeSchema = Field(
+        default="v2",
+        description="Schema of the envelopes: a simulated host talks to workers of this "
+        "release, so it sends columnar envelopes (v2) unless told otherwise",
+    )
 
 
 @dataclass(frozen=True)

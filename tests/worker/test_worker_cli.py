@@ -18,7 +18,7 @@ from aiokafka.admin.config_resource import (  # type: ignore[import-untyped, unu
 )
 from worker_kit import read_topic, unique_prefix
 
-from schemas.wire import decode_batch
+from schemas.column_batch import ColumnBatch, decode_any
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -133,10 +133,13 @@ async def test_simulate_produces_the_events_it_reports(kafka_bootstrap: str) -> 
     emitted = int(summary.split("simulate: ")[1].split(" events")[0])
     assert emitted == acknowledged > 3_000
     records = await read_topic(kafka_bootstrap, f"{prefix}.requests")
-    batches = [decode_batch(r.value) for r in records]
-    assert sum(len(b.events) for b in batches) == emitted
-    assert all(r.key == b.pool.encode() for r, b in zip(records, batches, strict=True))
-    assert {b.pool for b in batches} == {"residential", "datacenter", "mobile", "isp"}
+    batches = [decode_any(r.value) for r in records]
+    # A simulated host sends columnar envelopes (schema v2) by default.
+    assert all(isinstance(b, ColumnBatch) for b in batches)
+    columns = [b for b in batches if isinstance(b, ColumnBatch)]
+    assert sum(len(b) for b in columns) == emitted
+    assert all(r.key == b.pool_name.encode() for r, b in zip(records, columns, strict=True))
+    assert {b.pool_name for b in columns} == {"residential", "datacenter", "mobile", "isp"}
 
 
 def test_worker_refuses_an_invalid_setting_naming_it() -> None:
