@@ -36,8 +36,9 @@ from typing import Any
 from aiokafka import codec  # type: ignore[import-untyped, unused-ignore]
 
 from producer import MetricsProducer, Outcome, ProducerSettings
-from producer.envelope import Record, build_envelope
+from producer.envelope import build_envelope
 from producer.kafka import KafkaTransport, KafkaTransportSettings
+from schemas.wire import WireEvent
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "producer_kafka.json"
@@ -51,24 +52,25 @@ _ENCODERS: dict[str, Callable[[bytes], bytes]] = {
 }
 
 
-def _records(count: int, rng: random.Random) -> list[Record]:
+def _records(count: int, rng: random.Random, tag: str) -> list[WireEvent]:
     proxies = [f"{rng.getrandbits(128):032x}" for _ in range(2000)]
     outcomes = [Outcome.SUCCESS] * 8 + [Outcome.TIMEOUT, Outcome.HTTP_ERROR]
     now_ms = time.time_ns() // 1_000_000
     return [
-        (
-            i,
-            now_ms + i,
-            "pool-1",
-            rng.choice(["eu-west", "us-east", "ap-south"]),
-            rng.choice(outcomes),
-            round(rng.lognormvariate(5.0, 1.0), 3),
-            rng.choice(proxies),
-            rng.choice([200, 200, 200, 404, 503]),
-            rng.randrange(100, 50_000),
-            rng.randrange(100, 2_000),
-            1,
-            rng.choice(["example.com", "api.shop.example", None]),
+        WireEvent(
+            event_id=f"{tag}{i:x}",
+            ts_ms=now_ms + i,
+            pool="pool-1",
+            region=rng.choice(["eu-west", "us-east", "ap-south"]),
+            outcome=rng.choice(outcomes),
+            latency_ms=round(rng.lognormvariate(5.0, 1.0), 3),
+            source_host="fleet-host-17",
+            proxy_id=rng.choice(proxies),
+            status_code=rng.choice([200, 200, 200, 404, 503]),
+            bytes_in=rng.randrange(100, 50_000),
+            bytes_out=rng.randrange(100, 2_000),
+            attempts=1,
+            target_domain=rng.choice(["example.com", "api.shop.example", None]),
         )
         for i in range(count)
     ]
@@ -79,9 +81,8 @@ def codec_costs(rounds: int) -> dict[str, dict[str, float]]:
     payloads = [
         build_envelope(
             "pool-1",
-            _records(500, rng),
+            _records(500, rng, f"{uuid.uuid4().hex[:16]}-"),
             source_host="fleet-host-17",
-            id_prefix=f"{uuid.uuid4().hex[:16]}-",
             batch_id=f"fleet-host-17-x-{n}",
         ).payload
         for n in range(8)
