@@ -173,6 +173,7 @@ class ClickHouseSink:
         self._ingest_table = f"{db}.{INGEST_TABLE}"
         self._raw_table = f"{db}.{RAW_TABLE}"
         self.stats = SinkStats()
+        client.prepare_inserts()
 
     @classmethod
     def from_settings(cls, settings: StorageSettings) -> ClickHouseSink:
