@@ -47,20 +47,21 @@ class _Interner:
         return -1 if value is None else self.code(value)
 
 
-def _packed_ints(values: list[int]) -> str:
-    """A packed column: hex of the values as little-endian signed 8-byte integers."""
-    packed = array("q", values)
+def _packed(values: list[int] | list[float], typecode: str) -> str:
+    """A packed column: hex of the values as little-endian 8-byte values (``typecode`` "q":
+    signed integers, "d": IEEE 754 doubles)."""
+    packed = array(typecode, values)
     if _BIG_ENDIAN:  # pragma: no cover - little-endian hosts only here
         packed.byteswap()
     return packed.tobytes().hex()
+
+
+def _packed_ints(values: list[int]) -> str:
+    return _packed(values, "q")
 
 
 def _packed_floats(values: list[float]) -> str:
-    """A packed column: hex of the values as little-endian IEEE 754 doubles."""
-    packed = array("d", values)
-    if _BIG_ENDIAN:  # pragma: no cover - little-endian hosts only here
-        packed.byteswap()
-    return packed.tobytes().hex()
+    return _packed(values, "d")
 
 
 def columnar_batch(

@@ -18,12 +18,12 @@ import time
 import weakref
 from collections.abc import Callable
 from contextvars import Token
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
 from producer.integrations.httpx_observer import RequestObserver, build_user_auth
+from producer.integrations.proxywhirl_interface import EventEmitter, InstrumentationStats
 from producer.integrations.proxywhirl_labels import ProxyLabeler, target_domain
 from producer.integrations.proxywhirl_outcomes import classify
 from producer.integrations.proxywhirl_settings import ProxyWhirlSettings
@@ -44,45 +44,6 @@ logger = logging.getLogger(__name__)
 
 METHOD_NAMES = ("get", "post", "put", "delete", "patch", "head", "options")
 """The request methods of ``ProxyWhirl`` and ``AsyncProxyWhirl`` that are instrumented."""
-
-
-class EventEmitter(Protocol):
-    """What the integration needs from a :class:`producer.MetricsProducer`."""
-
-    def proxy_id(self, address: str) -> str: ...
-
-    def emit(
-        self,
-        pool: str,
-        region: str,
-        proxy_id: str | None = None,
-        outcome: Outcome | str = Outcome.SUCCESS,
-        latency_ms: float = 0.0,
-        status_code: int | None = None,
-        bytes_in: int = 0,
-        bytes_out: int = 0,
-        attempts: int = 1,
-        target_domain: str | None = None,
-        ts_ms: int | None = None,
-    ) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class InstrumentationStats:
-    """Counters of one instrumentation (requests and events themselves are counted by the
-    producer: ``emitted`` and ``rejected`` in its stats)."""
-
-    refused: int
-    """Events the producer did not take (``emit()`` returned ``False``: see its stats)."""
-    unknown_proxy: int
-    """Requests sent through a proxy the strategy wrapper did not see (strategy replaced while
-    the request was running); their events carry no proxy id and the default pool/region."""
-    internal_errors: int
-    """Failures inside the instrumentation; the request itself was not affected."""
-    invalid_labels: int
-    """Proxy tags, regions or countries skipped because they were no valid, safe label."""
-    invalid_addresses: int
-    """Proxies whose URL gave no usable address (no proxy id)."""
 
 
 _Begun = tuple[RequestObserver, Token[RequestObserver | None], int]

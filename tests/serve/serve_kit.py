@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped, unused-ignore]
 from fastapi.testclient import TestClient
 
 from stream_app.embedded.handoff import RecordHandoff
@@ -182,3 +183,23 @@ def envelope(
         "sent_ms": time.time_ns() // 1_000_000,
         "events": list(events),
     }
+
+
+async def topic_records(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
+    """Key and value of every record of partition 0 of ``topic``, from the beginning to its end."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        out: list[tuple[bytes, bytes]] = []
+        while await consumer.position(tp) < end:
+            for batch in (await consumer.getmany(tp, timeout_ms=1000)).values():
+                out.extend((r.key, r.value) for r in batch)
+        return out
+    finally:
+        await consumer.stop()

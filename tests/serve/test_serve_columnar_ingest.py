@@ -14,9 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped, unused-ignore]
 from fastapi.testclient import TestClient
-from serve_kit import INGEST_TOKEN, TOKENS, IngestRig, ServeServer, stored_requests
+from serve_kit import (
+    INGEST_TOKEN,
+    TOKENS,
+    IngestRig,
+    ServeServer,
+    stored_requests,
+    topic_records,
+)
 
 from api.app import create_app
 from api.routes.ingest import ingest_router
@@ -243,25 +249,6 @@ def test_a_malformed_v2_envelope_is_refused_whole_naming_the_field(
     assert fixed.json() == {"accepted": 6, "refused": [], "duplicate": False, "batch_id": "v2-bad"}
 
 
-async def _topic_records(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
-    )
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        end = (await consumer.end_offsets([tp]))[tp]
-        out: list[tuple[bytes, bytes]] = []
-        while await consumer.position(tp) < end:
-            for batch in (await consumer.getmany(tp, timeout_ms=1000)).values():
-                out.extend((r.key, r.value) for r in batch)
-        return out
-    finally:
-        await consumer.stop()
-
-
 @pytest.mark.kafka
 async def test_the_stateless_api_forwards_a_v2_envelope_as_sent(
     kafka_bootstrap: str,
@@ -294,7 +281,7 @@ async def test_the_stateless_api_forwards_a_v2_envelope_as_sent(
         assert response.json()["duplicate"] is True
     finally:
         forwarder.close()
-    ((key, value),) = await _topic_records(kafka_bootstrap, topic)
+    ((key, value),) = await topic_records(kafka_bootstrap, topic)
     assert (key, value) == (b"pool-b", body)
     decoded = decode_any(value)
     assert isinstance(decoded, ColumnBatch)

@@ -9,9 +9,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped, unused-ignore]
 from fastapi.testclient import TestClient
-from serve_kit import INGEST_TOKEN, TOKENS, envelope, event
+from serve_kit import INGEST_TOKEN, TOKENS, envelope, event, topic_records
 
 from api.app import create_app
 from api.routes.ingest import ingest_router
@@ -55,25 +54,6 @@ def forwarder_to(
         forwarder.close()
 
 
-async def _records(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
-    )
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        end = (await consumer.end_offsets([tp]))[tp]
-        out: list[tuple[bytes, bytes]] = []
-        while await consumer.position(tp) < end:
-            for batch in (await consumer.getmany(tp, timeout_ms=1000)).values():
-                out.extend((r.key, r.value) for r in batch)
-        return out
-    finally:
-        await consumer.stop()
-
-
 async def test_good_events_are_forwarded_to_the_topic_and_refusals_kept(
     kafka_bootstrap: str,
     kafka_topic_factory: TopicFactory,
@@ -99,7 +79,7 @@ async def test_good_events_are_forwarded_to_the_topic_and_refusals_kept(
     again = await asyncio.to_thread(client.post, "/api/v1/ingest", content=body, headers=AUTH)
     assert again.json()["duplicate"] is True
 
-    (record,) = await _records(kafka_bootstrap, topic)
+    (record,) = await topic_records(kafka_bootstrap, topic)
     key, value = record
     assert key == b"pool-a"
     batch = decode_batch(value)
