@@ -8,7 +8,11 @@ free-threaded builds lock these containers per object):
   empty pool (``IndexError``) means the buffer is full, so the bound is exact however many
   threads emit at once. The flush thread puts permits back when events are delivered or dropped,
   so the bound counts every event not yet settled, including encoded envelopes being retried;
-* a ``deque`` of events: request threads append, only the flush thread pops;
+* a ``deque`` of events: request threads append, only the flush thread pops. An entry is a
+  built :class:`schemas.wire.WireEvent` (``emit()``) or the arguments of ``emit_deferred()``
+  (:data:`QueuedArguments`), which the flush thread builds with ``resolve`` as it drains the
+  queue; one that does not build gives its place back (counted as rejected by ``resolve``'s
+  owner through :meth:`EventBuffer.reject`);
 * :class:`producer.tally.Tally` counters for the calls that were refused (full, closed).
 
 Nothing a request thread does can wait for the flush thread, or for another request thread
@@ -32,15 +36,20 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from producer.stats import ProducerStats
 from producer.tally import Tally
 from schemas.wire import WireEvent
 
-__all__ = ["Batch", "EventBuffer"]
+__all__ = ["Batch", "EventBuffer", "QueuedArguments"]
 
 Batch = tuple[str, list[WireEvent]]
 """A pool and its events, oldest first."""
+
+QueuedArguments = tuple[Any, ...]
+"""The arguments of one ``MetricsProducer.emit_deferred()`` call, in the order of
+``producer.checks.EventBuilder.build``, not checked yet."""
 
 _NEVER = sys.maxsize
 
@@ -64,16 +73,18 @@ class EventBuffer:
         batch_max_events: int,
         batch_max_age_s: float,
         wake: Callable[[], None],
+        resolve: Callable[[QueuedArguments], WireEvent | None],
     ) -> None:
         self._max_events = max_events
         self._batch_max = batch_max_events
         self._age_s = batch_max_age_s
         self._poll_s = batch_max_age_s / 4
         self._wake = wake
+        self._resolve = resolve
         # Shared with request threads (see the module docstring).
         self._permits = bytearray(max_events)
         self._take_permit = self._permits.pop
-        self._queue: deque[WireEvent] = deque()
+        self._queue: deque[WireEvent | QueuedArguments] = deque()
         self._append = self._queue.append
         self._dropped_full = Tally()
         self._dropped_closed = Tally()
@@ -102,8 +113,9 @@ class EventBuffer:
 
     # ------------------------------------------------------------------ request threads
 
-    def offer(self, event: WireEvent) -> bool:
-        """Buffer one valid event; ``False`` (and counted) if full or closed. Takes no lock."""
+    def offer(self, event: WireEvent | QueuedArguments) -> bool:
+        """Buffer one valid event (or arguments to build one from); ``False`` (and counted) if
+        full or closed. Takes no lock."""
         if self.closed:
             self._dropped_closed.add()
             return False
@@ -131,8 +143,11 @@ class EventBuffer:
                 self._queue.popleft()
             self._settle_dropped(count)
 
-    def reject(self, field: str, *, privacy: bool) -> None:
+    def reject(self, field: str, *, privacy: bool, queued: bool) -> None:
+        """Count an invalid event; ``queued``: it held a place in the buffer, given back."""
         with self._lock:
+            if queued:
+                self._permits.append(0)
             self._rejected += 1
             if privacy:
                 self._rejected_privacy += 1
@@ -171,9 +186,16 @@ class EventBuffer:
 
     def _drain(self, now: float) -> None:
         queue, pools, sealed, batch_max = self._queue, self._pools, self._sealed, self._batch_max
-        popleft = queue.popleft
+        popleft, resolve = queue.popleft, self._resolve
         for _ in range(len(queue)):
-            event = popleft()
+            entry = popleft()
+            if type(entry) is tuple:
+                built = resolve(entry)
+                if built is None:
+                    continue
+                event = built
+            else:
+                event = entry  # type: ignore[assignment]
             pool = event.pool
             batch = pools.get(pool)
             if batch is None:

@@ -1,54 +1,47 @@
 """MetricsProducer: the fleet host's side of ProxyWhirl Metrics.
 
 ``emit()`` is the request path: it validates its arguments (privacy and schema, answered from
-bounded caches after the first sight of a value), builds the event as a
+bounded caches after the first sight of a value: :mod:`producer.checks`), builds the event as a
 :class:`schemas.wire.WireEvent` (a struct the garbage collector does not track) and offers it to
 the :class:`producer.buffer.EventBuffer`, which takes no lock (see docs/architecture.md,
 "emit() design"). It never blocks and never raises (unless ``strict``): invalid arguments are
 counted as ``rejected``, events over the ``max_buffer_events`` bound as ``dropped_full``.
+``emit_deferred()`` queues its arguments as they are, for the flush thread to check and build:
+the least work a request thread can do, for callers whose arguments are valid by construction.
 
 A daemon flush thread (so no event loop is needed) groups queued events into per-pool batches,
-encodes due batches (full, or ``batch_max_age_ms`` old) as envelopes and hands them to the
-transport in order, handing the GIL to request threads between envelopes. Retriable transport
-errors keep the envelope (its events stay inside the buffer bound) and back off exponentially;
-poison errors drop it and count. Nothing a transport raises reaches ``emit()``.
+and :class:`producer.shipper.EnvelopeShipper` encodes the due ones (full, or
+``batch_max_age_ms`` old) as envelopes and hands them to the transport in order, handing the GIL
+to request threads between envelopes. Retriable transport errors keep the envelope (its events
+stay inside the buffer bound) and back off exponentially; poison errors drop it and count.
+Nothing a transport raises reaches ``emit()``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import itertools
 import logging
 import math
 import secrets
-import sys
 import threading
 import time
 import weakref
-from collections import deque
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 
-from producer.buffer import Batch, EventBuffer
-from producer.envelope import Envelope, build_envelope
-from producer.errors import (
-    InvalidEvent,
-    PrivacyViolation,
-    ProducerError,
-    TransportError,
-    TransportRejected,
-)
+from producer.buffer import EventBuffer, QueuedArguments
+from producer.checks import EventBuilder
+from producer.errors import InvalidEvent, PrivacyViolation, ProducerError
 from producer.identity import ProxyIdHasher
 from producer.metrics import ProducerCollector
-from producer.numbers import OUTCOMES, checked_int, checked_latency
-from producer.privacy import ValidatedCache, check_domain, check_label, check_proxy_id
 from producer.ratelimit import LogGate
 from producer.settings import ProducerSettings
+from producer.shipper import EnvelopeShipper
 from producer.stats import ProducerStats
 from producer.transport import Transport
-from schemas.events import MAX_LATENCY_MS, Outcome
+from schemas.events import Outcome
 from schemas.wire import WireEvent
 
 __all__ = ["MetricsProducer"]
@@ -79,32 +72,34 @@ class MetricsProducer:
         self._strict = settings.strict
         self._keep_domain = settings.include_target_domain
         instance = secrets.token_hex(8)
-        self._batch_prefix = f"{self._host}-{instance}-"
-        # Event ids "{instance}-{seq:x}", seq counting from 1: formatted by one C-level call
-        # (count -> str.__mod__), so ids are unique without a lock.
-        self._next_event_id = map(f"{instance}-%x".__mod__, itertools.count(1)).__next__
         self._hasher = ProxyIdHasher(
             settings.fleet_key.get_secret_value().encode(), settings.proxy_id_cache_size
         )
-        self._labels = ValidatedCache(settings.validation_cache_size)
-        self._domains = ValidatedCache(settings.validation_cache_size)
-        self._proxy_ids = ValidatedCache(settings.validation_cache_size)
-        # The caches' sets (cleared in place, never replaced): one attribute lookup in emit().
-        self._known_labels = self._labels.known
-        self._known_proxy_ids = self._proxy_ids.known
+        self._build = EventBuilder(
+            source_host=settings.source_host,
+            instance=instance,
+            keep_domain=settings.include_target_domain,
+            cache_size=settings.validation_cache_size,
+        ).build
         self._reject_log = LogGate(settings.rejection_log_interval_s)
-        self._send_log = LogGate(settings.rejection_log_interval_s)
         self._wake = threading.Event()
         self._buffer = EventBuffer(
             max_events=settings.max_buffer_events,
             batch_max_events=settings.batch_max_events,
             batch_max_age_s=settings.batch_max_age_ms / 1000.0,
             wake=self._wake.set,
+            resolve=self._resolve,
         )
         self._offer = self._buffer.offer
         # Flush-thread state.
-        self._pending: deque[Envelope] = deque()
-        self._batch_seq = 0
+        self._shipper = EnvelopeShipper(
+            self._buffer,
+            transport,
+            source_host=settings.source_host,
+            batch_prefix=f"{self._host}-{instance}-",
+            schema=settings.envelope_schema,
+            log_interval_s=settings.rejection_log_interval_s,
+        )
         self._transport_closer: Callable[[], None] | None = None
         self._thread = threading.Thread(
             target=self._run, name=f"pwm-producer-flush-{instance[:6]}", daemon=True
@@ -154,67 +149,96 @@ class MetricsProducer:
         :class:`~producer.errors.PrivacyViolation` / :class:`~producer.errors.InvalidEvent`).
         """
         try:
-            labels = self._known_labels
-            if pool not in labels:
-                self._learn_label("pool", pool)
-            if region not in labels:
-                self._learn_label("region", region)
-            if proxy_id is not None and proxy_id not in self._known_proxy_ids:
-                self._proxy_ids.remember(check_proxy_id("proxy_id", proxy_id))
-            checked_outcome = OUTCOMES.get(outcome)
-            if checked_outcome is None:
-                raise InvalidEvent("outcome", "must be one of schemas.events.Outcome")
-            if type(latency_ms) is not float or not 0.0 <= latency_ms <= MAX_LATENCY_MS:
-                latency_ms = checked_latency(latency_ms)
-            if status_code is not None and (
-                type(status_code) is not int or not 100 <= status_code <= 599
-            ):
-                status_code = checked_int("status_code", status_code)
-            if type(bytes_in) is not int or bytes_in < 0:
-                bytes_in = checked_int("bytes_in", bytes_in)
-            if type(bytes_out) is not int or bytes_out < 0:
-                bytes_out = checked_int("bytes_out", bytes_out)
-            if type(attempts) is not int or not 1 <= attempts <= 1000:
-                attempts = checked_int("attempts", attempts)
-            if target_domain is not None:
-                if not self._keep_domain:
-                    target_domain = None
-                elif target_domain not in self._domains.known:
-                    self._domains.remember(check_domain("target_domain", target_domain))
-            if ts_ms is None:
-                ts_ms = time.time_ns() // 1_000_000
-            elif type(ts_ms) is not int or ts_ms < 0:
-                ts_ms = checked_int("ts_ms", ts_ms)
-        except Exception as exc:
-            return self._reject(exc)
-        return self._offer(
-            WireEvent(
-                self._next_event_id(),
-                ts_ms,
+            event = self._build(
                 pool,
                 region,
-                checked_outcome,
-                latency_ms,
-                self._host,
                 proxy_id,
+                outcome,
+                latency_ms,
+                status_code,
+                bytes_in,
+                bytes_out,
+                attempts,
+                target_domain,
+                ts_ms,
+            )
+        except Exception as exc:
+            return self._reject(exc)
+        return self._offer(event)
+
+    def emit_deferred(
+        self,
+        pool: str,
+        region: str,
+        proxy_id: str | None = None,
+        outcome: Outcome | str = Outcome.SUCCESS,
+        latency_ms: float = 0.0,
+        status_code: int | None = None,
+        bytes_in: int = 0,
+        bytes_out: int = 0,
+        attempts: int = 1,
+        target_domain: str | None = None,
+    ) -> bool:
+        """:meth:`emit` with the arguments checked by the flush thread, for callers on a hot
+        path whose arguments are valid by construction (the ProxyWhirl integration).
+
+        Only the time is taken here, and the arguments queued as they are. ``True`` if queued;
+        ``False`` if the buffer is full or closed (counted like emit()'s). An event the flush
+        thread finds invalid is counted as ``rejected`` then, and never sent. With ``strict``
+        settings this is :meth:`emit` (it raises on invalid arguments).
+        """
+        if self._strict:
+            return self.emit(
+                pool,
+                region,
+                proxy_id,
+                outcome,
+                latency_ms,
                 status_code,
                 bytes_in,
                 bytes_out,
                 attempts,
                 target_domain,
             )
+        return self._offer(
+            (
+                pool,
+                region,
+                proxy_id,
+                outcome,
+                latency_ms,
+                status_code,
+                bytes_in,
+                bytes_out,
+                attempts,
+                target_domain,
+                time.time_ns() // 1_000_000,
+            )
         )
 
-    def _learn_label(self, field: str, value: object) -> None:
-        self._labels.remember(check_label(field, value))
+    def _resolve(self, queued: QueuedArguments) -> WireEvent | None:
+        """On the flush thread: the event of an ``emit_deferred()`` call, or None (counted)."""
+        try:
+            return self._build(*queued)
+        except Exception as exc:
+            self._count_rejection(exc, queued=True)
+            return None
 
     def _reject(self, exc: Exception) -> bool:
-        field = getattr(exc, "field", "arguments")
-        self._buffer.reject(field, privacy=isinstance(exc, PrivacyViolation))
         if self._strict:
+            field = getattr(exc, "field", "arguments")
+            self._buffer.reject(field, privacy=isinstance(exc, PrivacyViolation), queued=False)
             if isinstance(exc, ProducerError):
                 raise exc
             raise InvalidEvent(field, f"invalid argument ({type(exc).__name__})") from exc
+        self._count_rejection(exc, queued=False)
+        return False
+
+    def _count_rejection(self, exc: Exception, *, queued: bool) -> None:
+        """Count an invalid event (``queued``: one of emit_deferred(), which held a place in
+        the buffer) and log it, rate-limited per field."""
+        field = getattr(exc, "field", "arguments")
+        self._buffer.reject(field, privacy=isinstance(exc, PrivacyViolation), queued=queued)
         suppressed = self._reject_log.admit(field)
         if suppressed is not None:
             # The message names the field and the form, never the offending value.
@@ -225,7 +249,6 @@ class MetricsProducer:
                 suppressed,
                 field,
             )
-        return False
 
     # ------------------------------------------------------------------ counters
 
@@ -293,6 +316,7 @@ class MetricsProducer:
             self._transport_closer()
 
     def _flush_loop(self) -> None:
+        shipper = self._shipper
         backoff_s = self._settings.retry_initial_ms / 1000.0
         retry_at = 0.0
         timeout: float | None = None
@@ -302,117 +326,27 @@ class MetricsProducer:
             try:
                 now = time.monotonic()
                 due, next_due, closing = self._buffer.take_due(now)
-                self._encode(due)
+                shipper.encode(due)
                 if now >= retry_at:
-                    if self._send_pending():
+                    if shipper.send_pending():
                         backoff_s = self._settings.retry_initial_ms / 1000.0
                     else:
                         retry_at = time.monotonic() + backoff_s
                         backoff_s = min(backoff_s * 2, self._settings.retry_max_ms / 1000.0)
-                if not self._pending:
+                if not shipper.pending:
                     self._buffer.mark_flushed()
                 if closing:
-                    if not self._pending and self._buffer.finish_if_empty():
+                    if not shipper.pending and self._buffer.finish_if_empty():
                         return
                     if time.monotonic() >= self._buffer.stop_deadline:
-                        self._drop_unsent()
+                        shipper.drop_unsent()
                         return
             except Exception:  # a bug must not silently stop all delivery
                 logger.exception("metrics producer flush thread failed; continuing")
                 next_due, closing = time.monotonic() + 0.1, self._buffer.closed
-            wait_until = min(next_due, retry_at if self._pending else math.inf)
+            wait_until = min(next_due, retry_at if shipper.pending else math.inf)
             if closing:
                 wait_until = min(wait_until, self._buffer.stop_deadline)
             timeout = None if wait_until == math.inf else max(0.0, wait_until - time.monotonic())
             if self._buffer.wake_pending():
                 timeout = 0.0
-
-    def _encode(self, due: list[Batch]) -> None:
-        # Request threads never wait for this thread's locks, only for the GIL: hand it over
-        # after at most half a switch interval of work (plus one envelope's encoding, one C
-        # call), so a backlog is worked off in slices instead of one long hold. The rest of the
-        # interval is enough to keep up with request threads emitting flat out.
-        slice_s = sys.getswitchinterval() / 2
-        slice_started = time.perf_counter()
-        for pool, records in due:
-            batch_id = f"{self._batch_prefix}{self._batch_seq}"
-            self._batch_seq += 1
-            try:
-                self._pending.append(
-                    build_envelope(
-                        pool,
-                        records,
-                        source_host=self._host,
-                        batch_id=batch_id,
-                        schema=self._settings.envelope_schema,
-                    )
-                )
-            except Exception:
-                self._buffer.drop(len(records))
-                logger.exception(
-                    "cannot encode envelope %s (%d events dropped)", batch_id, len(records)
-                )
-            if time.perf_counter() - slice_started >= slice_s:
-                time.sleep(0)  # releases the GIL to waiting threads
-                slice_started = time.perf_counter()
-
-    def _send_pending(self) -> bool:
-        """Send pending envelopes in order; ``False`` if a retriable error stopped the round."""
-        while self._pending:
-            env = self._pending[0]
-            try:
-                self._transport.send(env.pool, env.payload, env.event_count)
-            except Exception as exc:
-                if isinstance(exc, TransportError) and exc.retriable:
-                    env.attempts += 1
-                    self._buffer.send_failed(env.event_count, dropped=False)
-                    self._log_send_error(env, exc, dropped=False)
-                    return False
-                self._pending.popleft()
-                self._buffer.send_failed(env.event_count, dropped=True)
-                self._log_send_error(env, exc, dropped=True)
-                continue
-            self._pending.popleft()
-            self._buffer.delivered(env.event_count, retried=env.attempts > 0)
-        return True
-
-    def _log_send_error(self, env: Envelope, exc: Exception, *, dropped: bool) -> None:
-        kind = "poison" if dropped else "retriable"
-        suppressed = self._send_log.admit(kind)
-        if suppressed is None:
-            return
-        if dropped and not isinstance(exc, TransportRejected):
-            logger.error(
-                "metrics transport raised an unexpected %s; dropped envelope %s (%d events; "
-                "%d similar since the last report)",
-                type(exc).__name__,
-                env.batch_id,
-                env.event_count,
-                suppressed,
-                exc_info=exc,
-            )
-        elif dropped:
-            logger.warning(
-                "metrics transport rejected envelope %s (%d events dropped): %s (%d similar "
-                "since the last report)",
-                env.batch_id,
-                env.event_count,
-                exc,
-                suppressed,
-            )
-        else:
-            logger.warning(
-                "metrics transport unavailable, will retry envelope %s: %s (%d similar since "
-                "the last report)",
-                env.batch_id,
-                exc,
-                suppressed,
-            )
-
-    def _drop_unsent(self) -> None:
-        unsent = sum(env.event_count for env in self._pending)
-        self._pending.clear()
-        self._buffer.drop(unsent)
-        unsent += self._buffer.drop_held_and_finish()
-        if unsent:
-            logger.warning("metrics producer closed with %d events unsent (dropped)", unsent)

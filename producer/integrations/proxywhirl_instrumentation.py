@@ -24,7 +24,7 @@ import httpx
 
 from producer.integrations.httpx_observer import RequestObserver, build_user_auth
 from producer.integrations.proxywhirl_interface import EventEmitter, InstrumentationStats
-from producer.integrations.proxywhirl_labels import ProxyLabeler, target_domain
+from producer.integrations.proxywhirl_labels import ProxyLabeler, TargetDomains
 from producer.integrations.proxywhirl_outcomes import classify
 from producer.integrations.proxywhirl_settings import ProxyWhirlSettings
 from producer.integrations.proxywhirl_strategy import CURRENT_REQUEST, ObservedStrategy
@@ -61,10 +61,15 @@ class Instrumentation:
     ) -> None:
         self._rotator = rotator
         self._producer = producer
+        # The common request's event: its arguments are valid by construction (labels checked
+        # by the labeler, ids from proxy_id()), so the producer's checks can wait for its flush
+        # thread where it offers that (MetricsProducer.emit_deferred).
+        self._emit_common: Callable[..., bool] = getattr(producer, "emit_deferred", producer.emit)
         self.settings = settings
         self.is_async = is_async
         self._labeler = ProxyLabeler(settings, producer.proxy_id)
         self._include_domain = settings.include_domain
+        self._domains = TargetDomains()
         self._lock = threading.Lock()
         self._active = False
         self._strategy: ObservedStrategy | None = None
@@ -288,7 +293,7 @@ class Instrumentation:
                 self._record(observer, end_ns - start_ns, url, response, None)
                 return
             pool, region, proxy_id = self._labeler.labels(proxy)
-            if not self._producer.emit(
+            if not self._emit_common(
                 pool,
                 region,
                 proxy_id,
@@ -298,7 +303,7 @@ class Instrumentation:
                 response.num_bytes_downloaded,
                 observer.bytes_out,
                 1,
-                target_domain(url) if self._include_domain else None,
+                self._domains(url) if self._include_domain else None,
             ):
                 with self._lock:
                     self._refused += 1
@@ -368,7 +373,7 @@ class Instrumentation:
                 bytes_in,
                 observer.bytes_out,
                 attempts if 1 <= attempts <= 1000 else (1 if attempts < 1 else 1000),
-                target_domain(url) if self._include_domain else None,
+                self._domains(url) if self._include_domain else None,
             )
             if not accepted:
                 with self._lock:

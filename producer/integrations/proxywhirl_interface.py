@@ -1,7 +1,9 @@
 """What the ProxyWhirl integration needs from a producer, and what it counts about itself.
 
 :class:`EventEmitter` is the part of :class:`producer.MetricsProducer` the integration calls
-(any object with these two methods will do, e.g. in tests); :class:`InstrumentationStats` is
+(any object with these two methods will do, e.g. in tests; where it also has
+``emit_deferred``, with emit()'s positional arguments up to ``target_domain``, the common
+request's event goes through that); :class:`InstrumentationStats` is
 what :meth:`producer.integrations.proxywhirl.Instrumentation.stats` returns.
 """
 

@@ -15,7 +15,8 @@
   literals and names that are not valid domains give ``None``.
 
 Labels are computed once per proxy and cached; the cache entry is recomputed when the proxy's
-URL, region, country or tags change.
+URL, region, country or tags change. :class:`TargetDomains` remembers the domain of each
+``http(s)://`` scheme and authority seen, so a request pays one slice and one dict lookup.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 from producer.integrations.proxywhirl_settings import ProxyWhirlSettings
 from producer.privacy import check_domain, check_label
 
-__all__ = ["ProxyLabeler", "ProxyLabels", "proxy_address", "target_domain"]
+__all__ = ["ProxyLabeler", "ProxyLabels", "TargetDomains", "proxy_address", "target_domain"]
 
 _UNSAFE_LABEL_CHARS = re.compile(r"[^A-Za-z0-9_.:-]+")
 _LABEL_EDGE_CHARS = "-_.:"
@@ -80,6 +81,34 @@ def target_domain(url: object) -> str | None:
         return check_domain("target_domain", host)
     except ValueError:
         return None
+
+
+class TargetDomains:
+    """:func:`target_domain` of request URLs, remembered per scheme and authority (at most
+    ``max_size`` of them; the memory is cleared when full)."""
+
+    __slots__ = ("_known", "_max_size")
+
+    def __init__(self, max_size: int = 4096) -> None:
+        self._known: dict[str, str | None] = {}
+        self._max_size = max_size
+
+    def __call__(self, url: object) -> str | None:
+        if type(url) is not str or not url.startswith(("http://", "https://")):
+            return target_domain(url)
+        # The authority ends at the first "/" after "https://" (or at a "?" or "#" before it,
+        # which then stays in the key: same host, a key of its own).
+        end = url.find("/", 8)
+        head = url if end < 0 else url[:end]
+        try:
+            return self._known[head]
+        except KeyError:
+            pass
+        domain = target_domain(head)
+        if len(self._known) >= self._max_size:
+            self._known.clear()
+        self._known[head] = domain
+        return domain
 
 
 def _sanitised(value: object) -> str | None:

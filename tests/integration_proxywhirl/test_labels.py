@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from proxywhirl import Proxy
 from pydantic import SecretStr
 
@@ -15,6 +17,7 @@ from producer import InProcessTransport, MetricsProducer, ProducerSettings
 from producer.integrations.proxywhirl_labels import (
     ProxyLabeler,
     ProxyLabels,
+    TargetDomains,
     proxy_address,
     target_domain,
 )
@@ -174,3 +177,24 @@ def test_proxy_address_drops_credentials_and_path(url: str, address: str) -> Non
 )
 def test_target_domain(url: str, domain: str | None) -> None:
     assert target_domain(url) == domain
+    assert TargetDomains()(url) == domain
+
+
+_HOSTS = st.sampled_from(
+    ["Shop.Example.COM", "example.org.", "127.0.0.1", "[2001:db8::1]", "bücher.example", "a", ""]
+)
+_URLS = st.builds(
+    lambda scheme, userinfo, host, port, rest: f"{scheme}{userinfo}{host}{port}{rest}",
+    st.sampled_from(["http://", "https://", "HTTP://", "ftp://", ""]),
+    st.sampled_from(["", "user:pw@", "u@"]),
+    _HOSTS,
+    st.sampled_from(["", ":8443", ":x"]),
+    st.sampled_from(["", "/", "/cart/7?id=1", "?q=/x", "#frag/x", "/a#b", "//double"]),
+)
+
+
+@given(st.lists(_URLS, min_size=1, max_size=30))
+def test_remembered_domains_equal_target_domain(urls: list[str]) -> None:
+    domains = TargetDomains(max_size=4)  # small: the memory is cleared and refilled too
+    for url in urls + urls[::-1]:
+        assert domains(url) == target_domain(url), url

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from producer_sink import ScriptedTransport, Sink, make_settings
 
-import producer.producer as producer_module
+import producer.shipper as shipper_module
 from producer import InProcessTransport, MetricsProducer, ProducerStats
 from producer.envelope import Envelope
 from producer.tally import Tally
@@ -52,14 +52,14 @@ def test_emitters_finish_while_the_flush_thread_is_stuck_in_encoding(
     """No lock is held across encoding: emit() keeps returning while an envelope is being
     built, and every event then arrives exactly once."""
     entered, release = threading.Event(), threading.Event()
-    real_build = producer_module.build_envelope
+    real_build = shipper_module.build_envelope
 
     def stuck_build(*args: object, **kwargs: object) -> Envelope:
         entered.set()
         assert release.wait(WAIT_S)
         return real_build(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(producer_module, "build_envelope", stuck_build)
+    monkeypatch.setattr(shipper_module, "build_envelope", stuck_build)
     sink = Sink()
     producer = MetricsProducer(
         make_settings(batch_max_events=50, batch_max_age_ms=3_600_000),
