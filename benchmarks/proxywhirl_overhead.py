@@ -50,13 +50,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import functools
 import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -67,108 +64,24 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make the repository's packages importable
     sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
 from loguru import logger as loguru_logger  # noqa: E402
-from prometheus_client import CollectorRegistry, Counter, Histogram  # noqa: E402
-from proxywhirl import AsyncProxyWhirl, Proxy, ProxyWhirl  # noqa: E402
-from proxywhirl.retry import RetryPolicy  # noqa: E402
-from pydantic import SecretStr  # noqa: E402
+from proxywhirl import AsyncProxyWhirl  # noqa: E402
 
-from producer import InProcessTransport, MetricsProducer, ProducerSettings  # noqa: E402
-from producer.integrations.proxywhirl import Instrumentation, instrument  # noqa: E402
-from tests.support.proxies import LabProxy  # noqa: E402
+from benchmarks.proxywhirl_in_request import in_request  # noqa: E402
+from benchmarks.proxywhirl_isolated import isolated, isolated_cold  # noqa: E402
+from benchmarks.proxywhirl_lab import (  # noqa: E402
+    FAST_RETRIES,
+    WARMUP,
+    RemoteLab,
+    bench_producer,
+    lab_proxy,
+    plain_rotator,
+    prometheus_wrapped,
+    summary,
+)
+from producer.integrations.proxywhirl import instrument  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "proxywhirl_overhead.json"
-FAST_RETRIES = RetryPolicy(base_delay=0.01)
-WARMUP = 200
-
-
-def _summary(samples_ns: list[int]) -> dict[str, float]:
-    ordered = sorted(samples_ns)
-    n = len(ordered)
-
-    def at(q: float) -> float:
-        return ordered[min(n - 1, int(q * n))] / 1000.0
-
-    return {
-        "n": n,
-        "mean_us": statistics.fmean(ordered) / 1000.0,
-        "p50_us": at(0.50),
-        "p90_us": at(0.90),
-        "p99_us": at(0.99),
-    }
-
-
-class RemoteLab:
-    """The loopback lab in its own process (``python -m tests.support.proxies``)."""
-
-    def __init__(self) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.proxies", "--slow-delay-ms", "0"],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self._process.stdout is not None
-        info = json.loads(self._process.stdout.readline())
-        self.target_port: int = info["target_port"]
-        self.healthy = LabProxy("healthy", **info["proxies"]["healthy"])
-
-    def target_url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.target_port}{path}"
-
-    def close(self) -> None:
-        assert self._process.stdin is not None
-        self._process.stdin.close()
-        self._process.wait(timeout=30)
-
-
-def _proxy(healthy: LabProxy) -> Proxy:
-    assert healthy.username is not None
-    assert healthy.password is not None
-    return Proxy(
-        url=healthy.url,
-        allow_local=True,
-        username=SecretStr(healthy.username),
-        password=SecretStr(healthy.password),
-        tags={"pool:bench"},
-        country_code="DE",
-    )
-
-
-def _producer() -> MetricsProducer:
-    settings = ProducerSettings(
-        source_host="bench-host",
-        fleet_key="benchmark-fleet-key",
-        max_buffer_events=1_000_000,
-        close_at_exit=False,
-    )
-    return MetricsProducer(settings, InProcessTransport(lambda pool, payload: None))
-
-
-def _prometheus_wrapped(rotator: ProxyWhirl) -> None:
-    """What a hand-written prometheus-client instrumentation of ``get`` would do."""
-    registry = CollectorRegistry()
-    requests = Counter(
-        "bench_requests", "requests", ["pool", "region", "outcome"], registry=registry
-    )
-    latency = Histogram("bench_latency_seconds", "latency", ["pool", "region"], registry=registry)
-    original = rotator.get
-
-    @functools.wraps(original)
-    def get(url: str, **kwargs: Any) -> httpx.Response:
-        started = time.perf_counter()
-        outcome = "error"
-        try:
-            response = original(url, **kwargs)
-            outcome = "success" if response.status_code < 400 else "http_error"
-            return response
-        finally:
-            requests.labels("bench", "DE", outcome).inc()
-            latency.labels("bench", "DE").observe(time.perf_counter() - started)
-
-    rotator.get = get  # type: ignore[method-assign]
 
 
 def _rounds_sync(
@@ -225,8 +138,8 @@ async def _ab_async(
 def _ab_report(
     wall: tuple[list[int], list[int]], cpu: tuple[list[int], list[int]]
 ) -> dict[str, Any]:
-    plain_wall, other_wall = _summary(wall[0]), _summary(wall[1])
-    plain_cpu, other_cpu = _summary(cpu[0]), _summary(cpu[1])
+    plain_wall, other_wall = summary(wall[0]), summary(wall[1])
+    plain_cpu, other_cpu = summary(cpu[0]), summary(cpu[1])
     added_wall = other_wall["p50_us"] - plain_wall["p50_us"]
     added_cpu = other_cpu["p50_us"] - plain_cpu["p50_us"]
     return {
@@ -261,20 +174,16 @@ def _median_of_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return combined
 
 
-def _plain(healthy: LabProxy) -> ProxyWhirl:
-    return ProxyWhirl(proxies=[_proxy(healthy)], retry_policy=FAST_RETRIES, bootstrap=False)
-
-
 def _end_to_end_sync(lab: RemoteLab, pairs: int) -> dict[str, Any]:
     """Plain, control, instrumented and prometheus-wrapped rotators in the same rounds: each
     scenario is the A/B of its rotator against the plain one, and the integration and the
     prometheus-client wrapper are measured under the same conditions."""
     url = lab.target_url("/ok")
-    producer = _producer()
-    rotators = {name: _plain(lab.healthy) for name in ("plain", "control", "integration")}
+    producer = bench_producer()
+    rotators = {name: plain_rotator(lab.healthy) for name in ("plain", "control", "integration")}
     instrument(rotators["integration"], producer, pool="bench")
-    rotators["prometheus"] = _plain(lab.healthy)
-    _prometheus_wrapped(rotators["prometheus"])
+    rotators["prometheus"] = plain_rotator(lab.healthy)
+    prometheus_wrapped(rotators["prometheus"])
     wall, cpu, other_threads_ns = _rounds_sync(
         {name: rotator.get for name, rotator in rotators.items()}, url, pairs
     )
@@ -300,12 +209,12 @@ def _end_to_end_sync(lab: RemoteLab, pairs: int) -> dict[str, Any]:
 
 async def _end_to_end_async(lab: RemoteLab, pairs: int) -> dict[str, Any]:
     url = lab.target_url("/ok")
-    producer = _producer()
+    producer = bench_producer()
     plain = AsyncProxyWhirl(
-        proxies=[_proxy(lab.healthy)], retry_policy=FAST_RETRIES, bootstrap=False
+        proxies=[lab_proxy(lab.healthy)], retry_policy=FAST_RETRIES, bootstrap=False
     )
     measured = AsyncProxyWhirl(
-        proxies=[_proxy(lab.healthy)], retry_policy=FAST_RETRIES, bootstrap=False
+        proxies=[lab_proxy(lab.healthy)], retry_policy=FAST_RETRIES, bootstrap=False
     )
     async with plain, measured:
         instrument(measured, producer, pool="bench")
@@ -314,208 +223,6 @@ async def _end_to_end_async(lab: RemoteLab, pairs: int) -> dict[str, Any]:
     report["producer_emitted"] = producer.stats().emitted
     producer.close()
     return report
-
-
-class _Sampler:
-    """Times, inside real requests, the integration's own code around ProxyWhirl's call (the
-    wrapper's time minus that of the method it wraps), ``Instrumentation._settle`` (outcome,
-    labels, emit) and ``producer.emit()`` within it.
-
-    The request wrappers bind ``_settle`` when ``instrument()`` creates them, so the timed
-    version is installed on the class first and the rotator is instrumented inside.
-    """
-
-    def __init__(self) -> None:
-        self.hook_ns: list[int] = []
-        self.settle_ns: list[int] = []
-        self.emit_ns: list[int] = []
-        self._inner_ns = 0
-        self._saved = Instrumentation._settle
-
-    def __enter__(self) -> _Sampler:
-        clock = time.perf_counter_ns
-        settle, settle_ns = self._saved, self.settle_ns
-
-        def timed_settle(handle: Instrumentation, *args: Any) -> None:
-            t0 = clock()
-            settle(handle, *args)
-            settle_ns.append(clock() - t0)
-
-        Instrumentation._settle = timed_settle  # type: ignore[assignment,method-assign]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        Instrumentation._settle = self._saved  # type: ignore[method-assign]
-
-    def instrument(self, rotator: ProxyWhirl, producer: MetricsProducer) -> Callable[[str], Any]:
-        """Instrument ``rotator`` with its own method timed; returns the timed request call."""
-        clock = time.perf_counter_ns
-        original, sampler = rotator.get, self
-
-        def timed_original(url: str, **kwargs: Any) -> httpx.Response:
-            t0 = clock()
-            try:
-                return original(url, **kwargs)
-            finally:
-                sampler._inner_ns = clock() - t0
-
-        rotator.get = timed_original  # type: ignore[method-assign]
-        handle = instrument(rotator, producer, pool="bench")
-        emit, emit_ns = producer.emit, self.emit_ns
-
-        class TimedEmitter:
-            def emit(self, *args: Any) -> bool:
-                t0 = clock()
-                accepted = emit(*args)
-                emit_ns.append(clock() - t0)
-                return accepted
-
-        handle._producer = TimedEmitter()  # type: ignore[assignment]
-        instrumented, hook_ns = rotator.get, self.hook_ns
-
-        def call(url: str) -> Any:
-            t0 = clock()
-            response = instrumented(url)
-            hook_ns.append(clock() - t0 - sampler._inner_ns)
-            return response
-
-        return call
-
-    def report(self) -> dict[str, Any]:
-        return {
-            "hook_around_call": _summary(self.hook_ns),
-            "settle": _summary(self.settle_ns),
-            "emit_within_settle": _summary(self.emit_ns),
-        }
-
-
-def _in_request(lab: RemoteLab, samples: int) -> dict[str, Any]:
-    url = lab.target_url("/ok")
-    producer = _producer()
-    rotator = _plain(lab.healthy)
-    for _ in range(WARMUP):
-        rotator.get(url)
-    with _Sampler() as sampler:
-        call = sampler.instrument(rotator, producer)
-        for _ in range(samples):
-            call(url)
-    producer.close()
-    rotator.__exit__(None, None, None)
-    return sampler.report()
-
-
-class _StubRotator(ProxyWhirl):
-    """ProxyWhirl's request method replaced by what it and httpx do with our seams, nothing
-    else: select a proxy through the strategy, run the ``auth=`` flow of one attempt (httpx runs
-    its default ``Auth()`` flow when none is given), report the result to the strategy."""
-
-    def __init__(self, proxy: Proxy) -> None:
-        super().__init__(proxies=[proxy], bootstrap=False)
-        self._request = httpx.Request("GET", "http://t/")
-        self._response = httpx.Response(200, content=b"ok", request=self._request)
-
-    def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        proxy = self.strategy.select(self.pool)
-        auth = kwargs.get("auth")
-        if not isinstance(auth, httpx.Auth):
-            auth = httpx.Auth()
-        flow = auth.sync_auth_flow(self._request)
-        next(flow)
-        with contextlib.suppress(StopIteration):
-            flow.send(self._response)
-        self.strategy.record_result(proxy, success=True, response_time_ms=1.0)
-        return self._response
-
-
-def _cpu_blocks_ns(
-    calls: dict[str, Callable[[str], Any]], per_block: int, blocks: int
-) -> dict[str, list[float]]:
-    """CPU per call of each callable, in ``blocks`` interleaved blocks of ``per_block`` calls."""
-    results: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(blocks):
-        for name, call in calls.items():
-            started = time.thread_time_ns()
-            for _ in range(per_block):
-                call("http://t/")
-            results[name].append((time.thread_time_ns() - started) / per_block)
-    return results
-
-
-def _isolated(healthy: LabProxy, calls: int, blocks: int = 25) -> dict[str, Any]:
-    producer = _producer()
-    bare = _StubRotator(_proxy(healthy))
-    instrumented = _StubRotator(_proxy(healthy))
-    instrument(instrumented, producer, pool="bench")
-    reference = _StubRotator(_proxy(healthy))
-    _prometheus_wrapped(reference)
-    pid = producer.proxy_id("203.0.113.9:3128")
-
-    def emit_only(url: str) -> None:
-        producer.emit("bench", "DE", pid, "success", 1.5, 200, 25)
-
-    per_block = max(1, calls // blocks)
-    ns = _cpu_blocks_ns(
-        {
-            "bare": bare.get,
-            "integration": instrumented.get,
-            "prometheus": reference.get,
-            "emit": emit_only,
-        },
-        per_block,
-        blocks,
-    )
-    producer.close()
-    best = {name: min(values) for name, values in ns.items()}
-    median = {name: statistics.median(values) for name, values in ns.items()}
-    report: dict[str, Any] = {"calls_per_block": per_block, "blocks": blocks}
-    for label, pick in (("best", best), ("median", median)):
-        added_integration = (pick["integration"] - pick["bare"]) / 1000
-        added_prometheus = (pick["prometheus"] - pick["bare"]) / 1000
-        report[label] = {
-            "stub_bare_cpu_us": pick["bare"] / 1000,
-            "integration_cpu_us": added_integration,
-            "prometheus_wrapper_cpu_us": added_prometheus,
-            "ratio_integration_vs_prometheus": added_integration / added_prometheus,
-            "emit_cpu_us": pick["emit"] / 1000,
-        }
-    return report
-
-
-def _isolated_cold(healthy: LabProxy, calls: int, evict_mib: int = 16) -> dict[str, Any]:
-    """(3) with cold caches: before each call, 16 MiB are copied (more than this machine's
-    caches hold), as ProxyWhirl's and httpx's own work and the other processes do between two
-    requests in situ. CPU per call (p50 of ``thread_time_ns``, copy excluded) minus the bare
-    stub's, the calls of the three stubs rotating."""
-    producer = _producer()
-    stubs = {name: _StubRotator(_proxy(healthy)) for name in ("bare", "integration", "prometheus")}
-    instrument(stubs["integration"], producer, pool="bench")
-    _prometheus_wrapped(stubs["prometheus"])
-    gets = {name: stub.get for name, stub in stubs.items()}
-    names = list(gets)
-    for _ in range(WARMUP):
-        for name in names:
-            gets[name]("http://t/")
-    ns: dict[str, list[int]] = {name: [] for name in names}
-    scratch, source = bytearray(evict_mib << 20), bytes(evict_mib << 20)
-    cpu_clock = time.thread_time_ns
-    for i in range(calls):
-        k = i % len(names)
-        for name in names[k:] + names[:k]:
-            scratch[:] = source
-            c0 = cpu_clock()
-            gets[name]("http://t/")
-            ns[name].append(cpu_clock() - c0)
-    producer.close()
-    p50 = {name: statistics.median(values) / 1000 for name, values in ns.items()}
-    integration, prometheus = p50["integration"] - p50["bare"], p50["prometheus"] - p50["bare"]
-    return {
-        "calls": calls,
-        "evicted_mib": evict_mib,
-        "stub_bare_cpu_us": p50["bare"],
-        "integration_cpu_us": integration,
-        "prometheus_wrapper_cpu_us": prometheus,
-        "ratio_integration_vs_prometheus": integration / prometheus,
-    }
 
 
 def _headline(report: dict[str, Any]) -> dict[str, Any]:
@@ -642,9 +349,9 @@ def main() -> None:
                 runs.setdefault(name, []).append(run)
         report["end_to_end_runs"] = runs
         report["end_to_end"] = {name: _median_of_runs(r) for name, r in runs.items()}
-        report["in_request"] = _in_request(lab, ns.samples)
-        report["isolated"] = _isolated(lab.healthy, ns.isolated_calls)
-        report["isolated_cold"] = _isolated_cold(lab.healthy, ns.cold_calls)
+        report["in_request"] = in_request(lab, ns.samples)
+        report["isolated"] = isolated(lab.healthy, ns.isolated_calls)
+        report["isolated_cold"] = isolated_cold(lab.healthy, ns.cold_calls)
     finally:
         lab.close()
     report["load_average_after"] = list(os.getloadavg())
