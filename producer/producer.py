@@ -187,34 +187,20 @@ class MetricsProducer:
         thread finds invalid is counted as ``rejected`` then, and never sent. With ``strict``
         settings this is :meth:`emit` (it raises on invalid arguments).
         """
-        if self._strict:
-            return self.emit(
-                pool,
-                region,
-                proxy_id,
-                outcome,
-                latency_ms,
-                status_code,
-                bytes_in,
-                bytes_out,
-                attempts,
-                target_domain,
-            )
-        return self._offer(
-            (
-                pool,
-                region,
-                proxy_id,
-                outcome,
-                latency_ms,
-                status_code,
-                bytes_in,
-                bytes_out,
-                attempts,
-                target_domain,
-                time.time_ns() // 1_000_000,
-            )
+        queued = (
+            pool,
+            region,
+            proxy_id,
+            outcome,
+            latency_ms,
+            status_code,
+            bytes_in,
+            bytes_out,
+            attempts,
+            target_domain,
+            time.time_ns() // 1_000_000,
         )
+        return self.emit(*queued) if self._strict else self._offer(queued)
 
     def _resolve(self, queued: QueuedArguments) -> WireEvent | None:
         """On the flush thread: the event of an ``emit_deferred()`` call, or None (counted)."""
