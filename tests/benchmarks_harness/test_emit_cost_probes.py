@@ -12,15 +12,9 @@ import time
 
 import pytest
 
-from benchmarks.emit_cost import (
-    OUTCOMES,
-    _GcCounter,
-    _least_median_ns,
-    _run_threads,
-    _schedstat_ns,
-    _spin_call,
-    _spin_iterations,
-)
+from benchmarks.emit_cost_peers import spin_call, spin_iterations
+from benchmarks.emit_cost_probes import GcCounter, schedstat_ns
+from benchmarks.emit_cost_timing import OUTCOMES, least_median_ns, run_threads
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="schedstat is Linux's")
 
@@ -32,11 +26,11 @@ def test_schedstat_counts_a_busy_threads_cpu_time() -> None:
 
     def busy() -> None:
         me = threading.get_native_id()
-        readings.append(_schedstat_ns(me))
+        readings.append(schedstat_ns(me))
         deadline = time.thread_time() + spin_s
         while time.thread_time() < deadline:
             pass
-        readings.append(_schedstat_ns(me))
+        readings.append(schedstat_ns(me))
 
     thread = threading.Thread(target=busy)
     thread.start()
@@ -49,11 +43,11 @@ def test_schedstat_counts_a_busy_threads_cpu_time() -> None:
 
 
 def test_schedstat_of_an_unknown_thread_is_none() -> None:
-    assert _schedstat_ns(2**31 - 1) is None
+    assert schedstat_ns(2**31 - 1) is None
 
 
 def test_gc_counter_counts_collections_per_generation_until_removed() -> None:
-    counter = _GcCounter()
+    counter = GcCounter()
     try:
         before = counter.snapshot()
         gc.collect(0)
@@ -74,7 +68,7 @@ def test_run_threads_times_every_call_of_every_thread() -> None:
     def call(pool: str, **_: object) -> None:
         calls.append(pool)
 
-    samples, wall_s, waiting_s = _run_threads(call, [args, args, args])
+    samples, wall_s, waiting_s = run_threads(call, [args, args, args])
     assert len(samples) == len(calls) == 150
     assert all(s > 0 for s in samples)
     assert wall_s > 0
@@ -85,13 +79,13 @@ def test_run_threads_times_every_call_of_every_thread() -> None:
 
 def test_the_floor_spin_takes_emits_arguments_and_lasts_longer_with_more_iterations() -> None:
     args = [("pool-a", "eu", "p" * 32, OUTCOMES[0], 1.0, 200, 10, 20)] * 2_000
-    assert _spin_call(10)(*args[0]) is None
-    short_ns = _least_median_ns(_spin_call(0), args)
-    long_ns = _least_median_ns(_spin_call(2_000), args)
+    assert spin_call(10)(*args[0]) is None
+    short_ns = least_median_ns(spin_call(0), args)
+    long_ns = least_median_ns(spin_call(2_000), args)
     assert long_ns > short_ns + 2_000  # 2,000 loop iterations take far more than 1 ns each
 
 
 def test_spin_iterations_grow_with_the_target() -> None:
     args = [("pool-a", "eu", "p" * 32, OUTCOMES[0], 1.0, 200, 10, 20)] * 2_000
-    assert _spin_iterations(0.0, args) == 0
-    assert _spin_iterations(50_000.0, args) > _spin_iterations(5_000.0, args) > 0
+    assert spin_iterations(0.0, args) == 0
+    assert spin_iterations(50_000.0, args) > spin_iterations(5_000.0, args) > 0
