@@ -2,14 +2,15 @@
 
 :class:`Migrator` renders each migration with the configured database, engines, TTLs and the
 latency functions, runs its statements one by one, and records every step in
-``<db>.schema_migrations`` (seq, version, name, direction, checksum, applied_at): the state of a
-version is its latest row. ``migrate(target=None)`` applies what is missing up to ``target``
-(default: all) and then re-applies configured TTLs to existing tables (``ALTER ... MODIFY TTL``);
-``rollback(target)`` runs the backwards steps of everything above ``target``. Both are
-idempotent: re-running them changes nothing. ``migrate`` also re-runs the forwards steps of
-applied ``reapply`` migrations (server-wide SQL functions another database's rollback may have
-dropped). SQL here is built from trusted names only (the validated database name, table names
-of :mod:`stream_app.storage.tables`); values are server-side parameters.
+``<db>.schema_migrations`` (:mod:`stream_app.storage.migrate_status`): the state of a version
+is its latest row. ``migrate(target=None)`` applies what is missing up to ``target`` (default:
+all) and then re-applies configured TTLs to existing tables (``ALTER ... MODIFY TTL``,
+:mod:`stream_app.storage.migrate_ttls`); ``rollback(target)`` runs the backwards steps of
+everything above ``target``. Both are idempotent: re-running them changes nothing. ``migrate``
+also re-runs the forwards steps of applied ``reapply`` migrations (server-wide SQL functions
+another database's rollback may have dropped). SQL here is built from trusted names only (the
+validated database name, table names of :mod:`stream_app.storage.tables`); values are
+server-side parameters.
 
 With ``StorageSettings.cluster`` set, the same migrations are rendered for a cluster:
 ``ON CLUSTER`` DDL, replicated engines (:meth:`TableEngines.for_settings`) and Distributed
@@ -21,26 +22,20 @@ ClickHouse DDL is not transactional. A failing statement raises :class:`Migratio
 the migration and the statement; the migration is not recorded, and because forwards steps are
 idempotent, running ``migrate`` again after fixing the cause completes it.
 
-One run at a time: before its statements run, a step is recorded as ``running`` in the status
-table; the ``up``/``down`` row that records it done (or a ``failed`` row when a statement
-fails) ends it. ``migrate`` and ``rollback`` refuse to start while any version is ``running``
-(:class:`MigrationError` naming the version and since when). A ``running`` row left by a run
-that crashed is cleared with ``take_over=True`` (``proxywhirl-metrics migrate --take-over``),
-once you know no other run is going on: it is never taken over by time alone, since a
-migration may legitimately run for long. The check and the mark are two statements
-(ClickHouse has no transactions), so two runs started within milliseconds of each other can
-still both pass it; start-up runs of several workers are spread by their rebalances.
+One run at a time: each step is marked ``running`` in the status table before its statements
+run, and ``migrate``/``rollback`` refuse to start while any version is ``running`` unless
+``take_over=True`` (``proxywhirl-metrics migrate --take-over``) clears what a crashed run left
+(:mod:`stream_app.storage.migrate_status` says how, and what it cannot guarantee).
+
+The status table's rows (:class:`AppliedStep`, :class:`RunningStep`, :class:`MigrationStatus`)
+live in :mod:`stream_app.storage.migrate_status` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Literal
 
 from schemas.migrations import Direction, Migration, MigrationFileError, load_migrations
 from schemas.migrations.functions import bucket_value_lambda, latency_bucket_expr, quantile_lambda
@@ -48,60 +43,20 @@ from stream_app.storage.client import StorageClient
 from stream_app.storage.cluster import ClusterLayout
 from stream_app.storage.engines import TableEngines, quote_identifier
 from stream_app.storage.errors import MigrationError, StorageError
+from stream_app.storage.migrate_status import (
+    AppliedStep,
+    MigrationStatus,
+    RunMark,
+    RunningStep,
+    StatusTable,
+)
+from stream_app.storage.migrate_ttls import TableTtls
 from stream_app.storage.settings import StorageSettings
-from stream_app.storage.tables import STATUS_TABLE, TTL_RULES, TtlRule
+from stream_app.storage.tables import TtlRule
 
 __all__ = ["AppliedStep", "MigrationStatus", "Migrator", "RunningStep"]
 
 logger = logging.getLogger(__name__)
-
-_RunMark = Literal["running", "failed"]
-_TTL_VALUE = re.compile(r"\bTTL\b.*?toInterval(Day|Hour)\((\d+)\)")
-
-
-@dataclass(frozen=True, slots=True)
-class AppliedStep:
-    """The latest recorded step of one version."""
-
-    version: int
-    name: str
-    direction: Direction
-    checksum: str
-    applied_at_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class RunningStep:
-    """A version whose latest row says a run is applying or rolling it back."""
-
-    version: int
-    name: str
-    since_ms: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.version:04d}_{self.name}"
-
-    @property
-    def since(self) -> str:
-        return datetime.fromtimestamp(self.since_ms / 1000, UTC).isoformat(timespec="seconds")
-
-
-_DIRECTIONS = "Enum8('up' = 1, 'down' = 2, 'running' = 3, 'failed' = 4)"
-"""``up``/``down``: a step done (the state of its version); ``running``: a run started it;
-``failed``: that run stopped at a failing statement (the version's state is unchanged)."""
-
-
-@dataclass(frozen=True, slots=True)
-class MigrationStatus:
-    """One known migration and whether the database has it."""
-
-    version: int
-    name: str
-    checksum: str
-    applied: bool
-    applied_checksum: str | None
-    applied_at_ms: int | None
 
 
 class Migrator:
@@ -133,6 +88,8 @@ class Migrator:
         self._unattended_ddl: dict[str, int] | None = (
             {"distributed_ddl_task_timeout": 0} if settings.cluster else None
         )
+        self._status = StatusTable(client, settings.database, self._engines)
+        self._ttls = TableTtls(client, settings, self._engines, self._layout)
 
     @property
     def migrations(self) -> list[Migration]:
@@ -179,126 +136,22 @@ class Migrator:
             return statements
         return self._layout.render(migration.label, statements)
 
-    def _stored_table(self, table: str) -> str:
-        """Where ``table``'s rows and TTL live: the table itself, or its shards' local table."""
-        if self._layout is None or table not in self._layout.tables:
-            return table
-        return self._layout.local(table)
-
-    # -- bookkeeping -----------------------------------------------------------------------
+    # -- bookkeeping (the status table: stream_app.storage.migrate_status) -----------------
 
     def bookkeeping_statements(self) -> list[str]:
         """The statements creating the database and the migration status table."""
-        on_cluster = self._engines.on_cluster
-        return [
-            f"CREATE DATABASE IF NOT EXISTS {self._db} {on_cluster}",
-            f"""CREATE TABLE IF NOT EXISTS {self._db}.{STATUS_TABLE} {on_cluster}
-                (
-                    seq UInt64,
-                    version UInt32,
-                    name String,
-                    direction {_DIRECTIONS},
-                    checksum String,
-                    applied_at DateTime64(3, 'UTC') DEFAULT now64(3, 'UTC')
-                )
-                ENGINE = {self._engines.status_engine}
-                ORDER BY (version, seq)""",
-        ]
-
-    def _ensure_bookkeeping(self) -> None:
-        try:
-            if self._status_table_exists():
-                self._ensure_run_marks()
-                return  # nothing to create: no DDL (on a cluster, no queue entry per start)
-            for statement in self.bookkeeping_statements():
-                self._client.command(statement)
-        except StorageError as exc:
-            raise MigrationError(
-                f"cannot create the migration status table {self._settings.database}."
-                f"{STATUS_TABLE}: {exc}"
-            ) from exc
-
-    def _ensure_run_marks(self) -> None:
-        """A status table created before runs were marked learns the ``running`` and
-        ``failed`` directions (appending enum values changes metadata only)."""
-        rows = self._client.rows(
-            "SELECT type FROM system.columns WHERE database = {db:String} AND table = {t:String} "
-            "AND name = 'direction'",
-            parameters={"db": self._settings.database, "t": STATUS_TABLE},
-        )
-        if rows and "'running'" not in str(rows[0][0]):
-            self._client.command(
-                f"ALTER TABLE {self._db}.{STATUS_TABLE} {self._engines.on_cluster} "
-                f"MODIFY COLUMN direction {_DIRECTIONS}"
-            )
-
-    def _status_table_exists(self) -> bool:
-        rows = self._client.rows(
-            "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
-            parameters={"db": self._settings.database, "t": STATUS_TABLE},
-        )
-        return bool(rows[0][0])
+        return self._status.bookkeeping_statements()
 
     def applied_steps(self) -> dict[int, AppliedStep]:
         """The latest recorded step of every version (empty for a new database)."""
-        if not self._status_table_exists():
-            return {}
-        rows = self._client.named_rows(
-            f"""SELECT version, argMax(name, seq) AS last_name,
-                       toString(argMax(direction, seq)) AS last_direction,
-                       argMax(checksum, seq) AS last_checksum,
-                       argMax(toUnixTimestamp64Milli(applied_at), seq) AS applied_at_ms
-                FROM {self._db}.{STATUS_TABLE}
-                WHERE direction IN ('up', 'down')
-                GROUP BY version
-                ORDER BY version"""  # noqa: S608
-        )
-        return {
-            int(r["version"]): AppliedStep(
-                int(r["version"]),
-                r["last_name"],
-                r["last_direction"],
-                r["last_checksum"],
-                int(r["applied_at_ms"]),
-            )
-            for r in rows
-        }
+        return self._status.applied_steps()
 
     def running_steps(self) -> list[RunningStep]:
         """Versions a run has started and not ended (another run, or one that crashed)."""
-        if not self._status_table_exists():
-            return []
-        rows = self._client.named_rows(
-            f"""SELECT version, argMax(name, seq) AS last_name,
-                       toString(argMax(direction, seq)) AS last,
-                       argMax(toUnixTimestamp64Milli(applied_at), seq) AS since_ms
-                FROM {self._db}.{STATUS_TABLE}
-                GROUP BY version
-                HAVING last = 'running'
-                ORDER BY version"""  # noqa: S608
-        )
-        return [RunningStep(int(r["version"]), r["last_name"], int(r["since_ms"])) for r in rows]
+        return self._status.running_steps()
 
-    def _refuse_concurrent_run(self, take_over: bool) -> None:
-        running = self.running_steps()
-        if not running:
-            return
-        first = running[0]
-        if not take_over:
-            raise MigrationError(
-                f"migration {first.label} of database {self._settings.database} has been in "
-                f"progress since {first.since} (UTC): another migrate is running, or one "
-                "crashed. If none is running, run `proxywhirl-metrics migrate --take-over` "
-                "(Migrator.migrate(take_over=True)) to clear it"
-            )
-        known = {m.version: m for m in self._migrations}
-        for step in running:
-            logger.warning(
-                "taking over migration %s, in progress since %s (UTC)", step.label, step.since
-            )
-            migration = known.get(step.version)
-            if migration is not None:
-                self._record(migration, "failed")
+    def _record(self, migration: Migration, direction: Direction | RunMark) -> None:
+        self._status.record(migration, direction)
 
     def status(self) -> list[MigrationStatus]:
         """Every known migration with its state in the database."""
@@ -323,15 +176,6 @@ class Migrator:
         """The highest applied version (0 for an empty database)."""
         applied = [v for v, step in self.applied_steps().items() if step.direction == "up"]
         return max(applied, default=0)
-
-    def _record(self, migration: Migration, direction: Direction | _RunMark) -> None:
-        rows = self._client.rows(f"SELECT max(seq) FROM {self._db}.{STATUS_TABLE}")  # noqa: S608
-        seq = int(rows[0][0]) + 1
-        self._client.insert_columns(
-            f"{self._db}.{STATUS_TABLE}",
-            [[seq], [migration.version], [migration.name], [direction], [migration.checksum]],
-            ["seq", "version", "name", "direction", "checksum"],
-        )
 
     def _check_known(self, steps: dict[int, AppliedStep]) -> None:
         known = {m.version: m for m in self._migrations}
@@ -396,8 +240,8 @@ class Migrator:
         target = self.latest_version if target is None else target
         if not 0 <= target <= self.latest_version:
             raise MigrationError(f"unknown target version {target} (latest {self.latest_version})")
-        self._ensure_bookkeeping()
-        self._refuse_concurrent_run(take_over)
+        self._status.ensure()
+        self._status.refuse_concurrent_run(self._migrations, take_over=take_over)
         steps = self.applied_steps()
         self._check_known(steps)
         applied = []
@@ -435,9 +279,9 @@ class Migrator:
         refuses to start while another run is in progress (``take_over``: as :meth:`migrate`)."""
         if not 0 <= target <= self.latest_version:
             raise MigrationError(f"unknown target version {target} (latest {self.latest_version})")
-        if self._status_table_exists():
-            self._ensure_run_marks()
-            self._refuse_concurrent_run(take_over)
+        if self._status.exists():
+            self._status.ensure_run_marks()
+            self._status.refuse_concurrent_run(self._migrations, take_over=take_over)
         steps = self.applied_steps()
         self._check_known(steps)
         rolled_back = []
@@ -451,48 +295,23 @@ class Migrator:
             rolled_back.append(migration)
         return rolled_back
 
+    # -- retention (stream_app.storage.migrate_ttls) ---------------------------------------
+
     def configured_ttls(self) -> dict[str, int]:
         """Table -> the TTL value (days or hours, as its rule says) configured in settings."""
-        return {rule.table: int(getattr(self._settings, rule.setting)) for rule in TTL_RULES}
+        return self._ttls.configured_ttls()
 
     def current_ttls(self) -> dict[str, int]:
         """Table -> the TTL value in the database's table definition (existing tables only).
 
         Only the tables whose retention is configured (:data:`TTL_RULES`) are reported.
         """
-        governed = {self._stored_table(rule.table): rule.table for rule in TTL_RULES}
-        rows = self._client.rows(
-            "SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
-            parameters={"db": self._settings.database},
-        )
-        ttls = {}
-        for name, engine_full in rows:
-            match = _TTL_VALUE.search(engine_full)
-            if match is not None and name in governed:
-                ttls[governed[name]] = int(match.group(2))
-        return ttls
+        return self._ttls.current_ttls()
 
     def ttl_statement(self, rule: TtlRule, value: int) -> str:
         """``ALTER TABLE ... MODIFY TTL`` bringing ``rule.table`` to ``value`` days or hours."""
-        return (
-            f"ALTER TABLE {self._db}.{self._stored_table(rule.table)} "
-            f"{self._engines.on_cluster} "
-            f"MODIFY TTL {rule.column} + INTERVAL {int(value)} {rule.unit}"
-        )
+        return self._ttls.ttl_statement(rule, value)
 
     def apply_ttls(self) -> list[str]:
         """Bring existing tables to the configured TTLs; returns the tables altered."""
-        try:
-            current = self.current_ttls()
-            altered = []
-            for rule in TTL_RULES:
-                have = current.get(rule.table)
-                want = int(getattr(self._settings, rule.setting))
-                if have is None or have == want:
-                    continue
-                self._client.command(self.ttl_statement(rule, want))
-                logger.info("TTL of %s changed from %d to %d", rule.table, have, want)
-                altered.append(rule.table)
-            return altered
-        except StorageError as exc:
-            raise MigrationError(f"applying the configured TTLs failed: {exc}") from exc
+        return self._ttls.apply_ttls()
