@@ -189,13 +189,13 @@ class EventBuffer:
         popleft, resolve = queue.popleft, self._resolve
         for _ in range(len(queue)):
             entry = popleft()
-            if type(entry) is tuple:
-                built = resolve(entry)
+            if isinstance(entry, WireEvent):
+                event = entry
+            else:
+                built = resolve(entry)  # emit_deferred()'s arguments
                 if built is None:
                     continue
                 event = built
-            else:
-                event = entry  # type: ignore[assignment]
             pool = event.pool
             batch = pools.get(pool)
             if batch is None:
